@@ -1,0 +1,44 @@
+# pgswitch — see README.md. Every target works on a fresh Debian 12 machine
+# with Go; `make deps` installs the PostgreSQL server and tools it lacks.
+
+GO      ?= go
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+export PATH := $(PATH):/usr/local/go/bin
+
+.PHONY: all build test unit integration bench demo lint deps clean soak
+
+all: build
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/pgswitch ./cmd/pgswitch
+
+# Unit tests, fuzz seed corpora and the integration suite against real
+# PostgreSQL clusters (and network namespaces when run as root).
+test: deps
+	$(GO) test -count=1 -timeout 30m ./...
+
+unit:
+	$(GO) test -count=1 -short ./internal/... ./sql/...
+
+integration: deps
+	$(GO) test -count=1 -timeout 30m -v ./integration/...
+
+# Throughput and lag beside PostgreSQL's native logical replication, on the
+# same clusters in the same run.
+bench: deps
+	$(GO) run ./integration/bench
+
+# Two local clusters, two daemons, a workload, a switchover and back.
+demo: deps build
+	$(GO) run ./integration/demo
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+deps:
+	@.ci/install-deps
+
+clean:
+	rm -rf bin

@@ -1,0 +1,66 @@
+// Package integration tests pgswitch end to end against real PostgreSQL
+// servers, real pgswitch processes and (as root) real network namespaces.
+package integration
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/pgswitch/pgswitch/integration/harness"
+	"github.com/pgswitch/pgswitch/internal/pgtest"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	pgtest.Cleanup()
+	os.Exit(code)
+}
+
+// newPair builds a pair for the test and removes it afterwards; on failure
+// the daemons' logs are shown.
+func newPair(t *testing.T, opts harness.Options) *harness.Pair {
+	t.Helper()
+	pgtest.Need(t)
+	if opts.Dir == "" {
+		opts.Dir = t.TempDir()
+		// The postgres user must reach the clusters below it.
+		must(t, os.Chmod(opts.Dir, 0o755))
+		must(t, os.Chmod(filepath.Dir(opts.Dir), 0o755))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	p, err := harness.New(ctx, opts)
+	if err != nil {
+		t.Fatalf("building the pair: %v", err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, n := range p.Nodes {
+				if n.Daemon != nil {
+					t.Logf("---- %s daemon log (tail) ----\n%s", n.Name, tail(n.Daemon.Log(), 60))
+				}
+				if n.Cluster != nil {
+					t.Logf("---- %s server log (tail) ----\n%s", n.Name, n.Cluster.LogTail(30))
+				}
+			}
+		}
+		p.Close()
+	})
+	return p
+}
+
+func ctxFor(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}

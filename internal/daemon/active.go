@@ -1,0 +1,375 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/pgswitch/pgswitch/internal/api"
+	"github.com/pgswitch/pgswitch/internal/handshake"
+	"github.com/pgswitch/pgswitch/internal/pgutil"
+	"github.com/pgswitch/pgswitch/internal/schema"
+)
+
+// promote runs a planned switchover from this (active) node, reporting
+// every step through emit. It returns the result; its exit code is the
+// SPEC's.
+func (d *Daemon) promote(ctx context.Context, dryRun bool, emit func(api.PromoteEvent)) api.PromoteResult {
+	start := time.Now()
+	res := func(outcome, reason string) api.PromoteResult {
+		r := api.PromoteResult{Outcome: outcome, Reason: reason, From: d.cfg.Node.Name, To: d.cfg.Peer.Name,
+			TookMS: time.Since(start).Milliseconds(), Epoch: d.epoch()}
+		switch outcome {
+		case api.PromoteDone, api.PromoteDryRun:
+			r.ExitCode = 0
+		case api.PromoteFenced:
+			r.ExitCode = 3
+		default:
+			r.ExitCode = 1
+		}
+		if ls := d.lastSwitchover(); ls != nil && outcome != api.PromoteDryRun && outcome != api.PromoteRefused {
+			r.SwitchID, r.Steps = ls.ID, ls.Steps
+		}
+		return r
+	}
+	if err := d.preconditions(ctx); err != nil {
+		return res(api.PromoteRefused, err.Error())
+	}
+	emit(api.PromoteEvent{Message: fmt.Sprintf("preconditions hold: %s is a healthy, caught-up STANDBY", d.cfg.Peer.Name)})
+	if dryRun {
+		return res(api.PromoteDryRun, "")
+	}
+
+	unwatch := d.watchSteps(func(s api.Step) { emit(api.PromoteEvent{Step: &s}) })
+	defer unwatch()
+	id := newSwitchID()
+	acts, err := d.step(handshake.Event{Kind: handshake.EvPromote, SwitchID: id})
+	if err != nil {
+		return res(api.PromoteRefused, err.Error())
+	}
+	// The switchover must finish even if the caller goes away.
+	d.drive(context.WithoutCancel(ctx), acts)
+
+	d.mu.Lock()
+	rec := d.rec
+	d.mu.Unlock()
+	switch {
+	case rec.State == handshake.Standby && rec.SwitchID == id:
+		return res(api.PromoteDone, "")
+	case rec.State == handshake.Fenced:
+		return res(api.PromoteFenced, fmt.Sprintf("%s is FENCED: %s; it stays fenced until %s confirms its role (pgswitch status)", d.cfg.Node.Name, rec.Reason, d.cfg.Peer.Name))
+	case rec.State == handshake.Active:
+		return res(api.PromoteAborted, rec.Reason)
+	default:
+		return res(api.PromoteFenced, fmt.Sprintf("switchover ended in %s: %s", rec.State, rec.Reason))
+	}
+}
+
+func (d *Daemon) watchSteps(f func(api.Step)) func() {
+	s := &d.switches
+	s.mu.Lock()
+	s.watch = append(s.watch, f)
+	idx := len(s.watch) - 1
+	s.mu.Unlock()
+	return func() {
+		s.mu.Lock()
+		s.watch[idx] = func(api.Step) {}
+		s.mu.Unlock()
+	}
+}
+
+// preconditions (SPEC §3 step 1): checked before anything changes.
+func (d *Daemon) preconditions(ctx context.Context) error {
+	d.mu.Lock()
+	rec, db := d.rec, d.db
+	d.mu.Unlock()
+	if rec.State != handshake.Active {
+		return fmt.Errorf("%s is %s, not ACTIVE", d.cfg.Node.Name, rec.State)
+	}
+	if !db.fresh() || !db.reachable || db.clientMode != "writable" {
+		return fmt.Errorf("%s's database is not writable (%s %s)", d.cfg.Node.Name, db.clientMode, db.err)
+	}
+	qctx, cancel := context.WithTimeout(ctx, d.cfg.Switchover.StepTimeout)
+	defer cancel()
+	peer, err := d.peer().Status(qctx)
+	if err != nil {
+		return fmt.Errorf("peer %s unreachable or not authenticated: %w", d.cfg.Peer.Name, err)
+	}
+	var problems []string
+	if peer.Node != d.cfg.Peer.Name {
+		problems = append(problems, fmt.Sprintf("the daemon at %s is %q, not %q", d.cfg.Peer.APIURL, peer.Node, d.cfg.Peer.Name))
+	}
+	if peer.State != string(handshake.Standby) {
+		problems = append(problems, fmt.Sprintf("%s is %s, not STANDBY", peer.Node, peer.State))
+	}
+	if peer.Epoch != rec.Epoch {
+		problems = append(problems, fmt.Sprintf("%s is in epoch %d, this node in %d", peer.Node, peer.Epoch, rec.Epoch))
+	}
+	for _, f := range peer.Faults {
+		problems = append(problems, fmt.Sprintf("%s has a fault: %s (%s)", peer.Node, f.Reason, f.Detail))
+	}
+	if r := peer.Replication; r == nil || !r.Streaming {
+		problems = append(problems, fmt.Sprintf("%s's applier is not streaming", peer.Node))
+	} else if r.LagBytes > d.cfg.Switchover.MaxLagBytes {
+		problems = append(problems, fmt.Sprintf("%s lags %d bytes, more than switchover.max_lag_bytes=%d", peer.Node, r.LagBytes, d.cfg.Switchover.MaxLagBytes))
+	}
+	if len(problems) == 0 {
+		if drift, err := d.schemaDrift(qctx); err != nil {
+			problems = append(problems, err.Error())
+		} else {
+			problems = append(problems, drift...)
+		}
+	}
+	if len(problems) > 0 {
+		return errors.New(strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// schemaDrift compares the replicated tables of both databases.
+func (d *Daemon) schemaDrift(ctx context.Context) ([]string, error) {
+	local, err := pgutil.Connect(ctx, d.cfg.Postgres.DSN, pgutil.Options{AppName: d.cfg.ApplicationName() + "_check"})
+	if err != nil {
+		return nil, fmt.Errorf("comparing schemas: %w", err)
+	}
+	defer local.Close(context.Background())
+	peer, err := pgutil.Connect(ctx, d.cfg.Postgres.PeerDSN, pgutil.Options{AppName: d.cfg.ApplicationName() + "_check"})
+	if err != nil {
+		return nil, fmt.Errorf("comparing schemas: %w", err)
+	}
+	defer peer.Close(context.Background())
+	tables, err := schema.Replicated(ctx, local, d.cfg.Replication.Publication, d.cfg.Replication.Tables)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, t := range tables {
+		a, _, err := schema.Load(ctx, local, t)
+		if err != nil {
+			return nil, err
+		}
+		b, ok, err := schema.Load(ctx, peer, t)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			out = append(out, fmt.Sprintf("schema drift: %s does not exist on %s", t, d.cfg.Peer.Name))
+			continue
+		}
+		for _, diff := range schema.Diff(a, b, d.cfg.Node.Name, d.cfg.Peer.Name) {
+			out = append(out, "schema drift: "+diff)
+		}
+	}
+	return out, nil
+}
+
+// actFence: fence the database, end client sessions, write the marker.
+func (d *Daemon) actFence(ctx context.Context) (handshake.Event, bool) {
+	id := d.switchID()
+	ctx, cancel := context.WithTimeout(ctx, d.cfg.Switchover.StepTimeout)
+	defer cancel()
+	rep, err := d.localDB().Fence(ctx)
+	if err != nil {
+		return handshake.Event{Kind: handshake.EvFailed, SwitchID: id, Reason: "fence: " + err.Error()}, true
+	}
+	lsn, err := d.localDB().WriteMarker(ctx, markerContent(id))
+	if err != nil {
+		return handshake.Event{Kind: handshake.EvFailed, SwitchID: id, Reason: "marker: " + err.Error()}, true
+	}
+	d.log.Info().Str("switch_id", id).Int("terminated", rep.Terminated).Dur("took", rep.Took).Str("lsn", lsn.String()).Msg("fenced; switch marker written")
+	return handshake.Event{Kind: handshake.EvFenced, SwitchID: id, FenceLSN: lsn.String()}, true
+}
+
+func markerContent(switchID string) string { return "fence:" + switchID }
+
+// actSendRequest: ask the standby and wait for its answer.
+func (d *Daemon) actSendRequest(ctx context.Context) (handshake.Event, bool) {
+	d.mu.Lock()
+	rec := d.rec
+	d.mu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, d.cfg.Switchover.CatchupTimeout+d.cfg.Switchover.StepTimeout)
+	defer cancel()
+	var ans api.PeerAnswer
+	err := d.peer().Do(ctx, http.MethodPost, "/v1/peer/request",
+		api.PeerRequest{From: d.cfg.Node.Name, SwitchID: rec.SwitchID, Epoch: rec.Epoch, FenceLSN: rec.FenceLSN}, &ans)
+	d.emitPeerSteps(ans.Steps)
+	switch {
+	case err != nil:
+		return handshake.Event{Kind: handshake.EvFailed, SwitchID: rec.SwitchID, Reason: fmt.Sprintf("asking %s: %v", d.cfg.Peer.Name, err)}, true
+	case !ans.Agree:
+		return handshake.Event{Kind: handshake.EvPeerRefused, SwitchID: rec.SwitchID, Reason: fmt.Sprintf("%s refused: %s", d.cfg.Peer.Name, ans.Reason)}, true
+	}
+	return handshake.Event{Kind: handshake.EvPeerAgreed, SwitchID: rec.SwitchID}, true
+}
+
+// emitPeerSteps adds the peer's transitions to the switchover record.
+func (d *Daemon) emitPeerSteps(steps []api.Step) {
+	s := &d.switches
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, st := range steps {
+		if s.cur != nil {
+			s.cur.Steps = append(s.cur.Steps, st)
+		}
+		for _, w := range s.watch {
+			w(st)
+		}
+	}
+}
+
+// actSendAbort tells the peer, best effort.
+func (d *Daemon) actSendAbort(ctx context.Context) {
+	d.mu.Lock()
+	rec := d.rec
+	d.mu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	if err := d.peer().Do(ctx, http.MethodPost, "/v1/peer/abort", api.PeerAbort{From: d.cfg.Node.Name, SwitchID: rec.SwitchID, Epoch: rec.Epoch}, nil); err != nil {
+		d.log.Warn().Err(err).Str("switch_id", rec.SwitchID).Msg("could not tell the peer that the switchover is abandoned")
+	}
+}
+
+// actUnfence makes the database writable again (or read-only for a
+// standby), retrying briefly; the reconcile loop keeps trying after that.
+func (d *Daemon) actUnfence(ctx context.Context, writable bool) {
+	var err error
+	for i := 0; i < 5; i++ {
+		uctx, cancel := context.WithTimeout(ctx, d.cfg.Switchover.StepTimeout)
+		err = d.localDB().Unfence(uctx, writable)
+		cancel()
+		if err == nil {
+			d.refreshDB(ctx)
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	d.log.Error().Err(err).Bool("writable", writable).Msg("could not lift the fence; will keep trying")
+}
+
+// actSwitchOut: stop the service program and release the VIP.
+func (d *Daemon) actSwitchOut(ctx context.Context) (handshake.Event, bool) {
+	id := d.switchID()
+	// Anyone who slipped in since the fence is ended now.
+	tctx, cancel := context.WithTimeout(ctx, d.cfg.Switchover.StepTimeout)
+	if _, err := d.localDB().TerminateClients(tctx); err != nil {
+		d.log.Warn().Err(err).Msg("ending client sessions before switching out")
+	}
+	cancel()
+	if err := d.stopService(ctx); err != nil {
+		return handshake.Event{Kind: handshake.EvFailed, SwitchID: id, Reason: "service stop: " + err.Error()}, true
+	}
+	if err := d.releaseVIP(ctx); err != nil {
+		return handshake.Event{Kind: handshake.EvFailed, SwitchID: id, Reason: "VIP release: " + err.Error()}, true
+	}
+	return handshake.Event{Kind: handshake.EvSwitchedOut, SwitchID: id}, true
+}
+
+// actSendSwitchOut tells the standby to switch in and waits for it to be
+// ACTIVE. Without a clear answer it resolves with the peer.
+func (d *Daemon) actSendSwitchOut(ctx context.Context) (handshake.Event, bool) {
+	d.mu.Lock()
+	rec := d.rec
+	d.mu.Unlock()
+	sctx, cancel := context.WithTimeout(ctx, d.switchInBudget())
+	defer cancel()
+	var ans api.PeerActive
+	err := d.peer().Do(sctx, http.MethodPost, "/v1/peer/switch-out", api.PeerSwitchOut{From: d.cfg.Node.Name, SwitchID: rec.SwitchID, Epoch: rec.Epoch}, &ans)
+	d.emitPeerSteps(ans.Steps)
+	if err == nil && ans.State == string(handshake.Active) {
+		return handshake.Event{Kind: handshake.EvPeerActive, SwitchID: rec.SwitchID, Epoch: ans.Epoch, ReverseLSN: ans.ReverseLSN}, true
+	}
+	d.log.Warn().Err(err).Str("switch_id", rec.SwitchID).Msg("no clear answer to SWITCH_OUT; asking the peer what it did")
+	return d.actQueryPeer(ctx)
+}
+
+// switchInBudget bounds how long the standby may take to switch in.
+func (d *Daemon) switchInBudget() time.Duration {
+	return 2*d.cfg.Switchover.StepTimeout + d.cfg.Service.Timeout
+}
+
+// actQueryPeer asks the peer what became of the switchover until it gives
+// a final answer or the budget runs out.
+func (d *Daemon) actQueryPeer(ctx context.Context) (handshake.Event, bool) {
+	d.mu.Lock()
+	rec := d.rec
+	d.mu.Unlock()
+	deadline := time.Now().Add(d.switchInBudget())
+	var lastErr error
+	for time.Now().Before(deadline) {
+		qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		var ans api.PeerResolution
+		err := d.peer().Do(qctx, http.MethodPost, "/v1/peer/resolve", api.PeerResolve{From: d.cfg.Node.Name, SwitchID: rec.SwitchID, Epoch: rec.Epoch}, &ans)
+		cancel()
+		switch {
+		case err != nil:
+			lastErr = err
+		case ans.Outcome == api.OutcomeActive:
+			return handshake.Event{Kind: handshake.EvPeerActive, SwitchID: rec.SwitchID, Epoch: ans.Epoch, ReverseLSN: ans.ReverseLSN}, true
+		case ans.Outcome == api.OutcomeWillNotPromote:
+			return handshake.Event{Kind: handshake.EvPeerWillNotPromote, SwitchID: rec.SwitchID}, true
+		}
+		select {
+		case <-ctx.Done():
+			return handshake.Event{}, false
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	reason := fmt.Sprintf("cannot learn from %s whether it promoted", d.cfg.Peer.Name)
+	if lastErr != nil {
+		reason += ": " + lastErr.Error()
+	}
+	return handshake.Event{Kind: handshake.EvPeerUnreachable, SwitchID: rec.SwitchID, Reason: reason}, true
+}
+
+// actResume: the VIP and the service again (an aborted switch-out).
+func (d *Daemon) actResume(ctx context.Context) {
+	if err := d.bindVIP(ctx); err != nil {
+		d.log.Error().Err(err).Msg("binding the VIP again")
+	}
+	if err := d.startService(ctx); err != nil {
+		d.log.Error().Err(err).Msg("starting the service again")
+	}
+}
+
+// actFollow makes the old active a standby of the new one: read-only for
+// clients, its own slot for the peer dropped, the origin at the reverse
+// slot's consistent point. The reconcile loop then starts the applier.
+func (d *Daemon) actFollow(ctx context.Context) {
+	d.mu.Lock()
+	rec := d.rec
+	d.mu.Unlock()
+	from, err := parseLSN(rec.ReverseLSN)
+	if err != nil {
+		d.log.Error().Err(err).Msg("reverse slot position")
+	}
+	for attempt := 0; ; attempt++ {
+		fctx, cancel := context.WithTimeout(ctx, d.cfg.Switchover.StepTimeout)
+		err = d.localDB().Unfence(fctx, false)
+		if err == nil {
+			err = d.localDB().DropSlot(fctx, d.cfg.PeerSlotName())
+		}
+		if err == nil && from != 0 {
+			err = d.localDB().Follow(fctx, d.cfg.OriginName(), from)
+		}
+		cancel()
+		if err == nil || attempt >= 20 || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	if err != nil {
+		d.log.Error().Err(err).Msg("preparing to follow the new active")
+		return
+	}
+	d.refreshDB(ctx)
+	d.log.Info().Str("lsn", rec.ReverseLSN).Str("slot", d.cfg.SlotName()).Msg("following the new active from the reverse slot")
+}
+
+func (d *Daemon) switchID() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.rec.SwitchID
+}

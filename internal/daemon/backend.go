@@ -1,0 +1,81 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/pgswitch/pgswitch/internal/api"
+	"github.com/pgswitch/pgswitch/internal/handshake"
+)
+
+// Health is nil while the local database answers.
+func (d *Daemon) Health(ctx context.Context) error {
+	d.mu.Lock()
+	v := d.db
+	d.mu.Unlock()
+	if !v.fresh() {
+		return errors.New("local database not checked recently")
+	}
+	if !v.reachable {
+		return errors.New("local database unreachable: " + v.err)
+	}
+	return nil
+}
+
+// IsPrimary: ACTIVE and clients can write to the local database.
+func (d *Daemon) IsPrimary(ctx context.Context) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.rec.State == handshake.Active && d.db.fresh() && d.db.reachable && d.db.clientMode == "writable"
+}
+
+// IsStandby: STANDBY with the applier streaming and within max_lag_bytes.
+func (d *Daemon) IsStandby(ctx context.Context) bool {
+	if d.state() != handshake.Standby {
+		return false
+	}
+	s, ok := d.applierStatus()
+	return ok && s.Streaming && s.Fault == nil && s.LagBytes <= d.cfg.Switchover.MaxLagBytes
+}
+
+// Status is the /v1/status document.
+func (d *Daemon) Status(ctx context.Context) api.Status {
+	d.mu.Lock()
+	rec, v, pv := d.rec, d.db, d.peerView
+	d.mu.Unlock()
+	st := api.Status{
+		Node: d.cfg.Node.Name, State: string(rec.State), Epoch: rec.Epoch, SwitchID: rec.SwitchID,
+		Reason: rec.Reason, Version: Version, Time: time.Now().UTC(), Faults: []api.Fault{},
+		Database: api.Database{Reachable: v.reachable, ClientMode: v.clientMode, Error: v.err},
+	}
+	if rec.State == handshake.Active {
+		st.Database.WriteLSN = v.writeLSN
+	}
+	st.Peer = &pv
+	st.LastSwitchover = d.lastSwitchover()
+	if !d.vip.Disabled() {
+		st.VIP = &api.VIP{Address: d.vip.Address(), Interface: d.vip.Interface(), Held: d.vipHeld.Load()}
+	}
+	if rec.State == handshake.Fault || rec.State == handshake.Fenced {
+		st.Faults = append(st.Faults, api.Fault{Reason: strings.ToLower(string(rec.State)), Detail: rec.Reason, Since: rec.UpdatedAt})
+	}
+	if !v.reachable {
+		st.Faults = append(st.Faults, api.Fault{Reason: "database_unreachable", Detail: v.err, Since: v.checkedAt})
+	}
+	if a, ok := d.applierStatus(); ok {
+		r := &api.Replication{
+			Streaming: a.Streaming, Slot: d.cfg.SlotName(),
+			ReceivedLSN: a.ReceivedLSN.String(), ReplayedLSN: a.AppliedLSN.String(), FlushedLSN: a.FlushedLSN.String(),
+			PrimaryLSN: a.PrimaryLSN.String(), LagBytes: a.LagBytes, LagSeconds: a.LagSeconds,
+			AppliedTxns: a.AppliedTxns, AppliedChanges: a.AppliedChanges, AppliedBytes: a.AppliedBytes, Sessions: a.Sessions,
+		}
+		if a.Fault != nil {
+			r.Fault = a.Fault.Error()
+			st.Faults = append(st.Faults, api.Fault{Reason: string(a.Fault.Reason), Detail: a.Fault.Error(), Since: a.Updated})
+		}
+		st.Replication = r
+	}
+	return st
+}

@@ -1,0 +1,263 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/rs/zerolog"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/pgswitch/pgswitch/internal/api"
+	"github.com/pgswitch/pgswitch/internal/config"
+	"github.com/pgswitch/pgswitch/internal/handshake"
+	"github.com/pgswitch/pgswitch/internal/netbind"
+	"github.com/pgswitch/pgswitch/internal/replication"
+	"github.com/pgswitch/pgswitch/internal/service"
+	"github.com/pgswitch/pgswitch/internal/state"
+)
+
+// Version is set by the command line from the build.
+var Version = "dev"
+
+// Daemon is one node's pgswitch.
+type Daemon struct {
+	cfg   *config.Config
+	log   zerolog.Logger
+	store *state.Store
+	sec   *api.Security
+
+	vip    *netbind.VIP
+	runner *service.Runner
+
+	mu       sync.Mutex
+	rec      state.Record
+	db       dbView
+	peerView api.PeerView
+	applier  *appRun
+	faultAt  time.Time // when the current local fault was first seen
+
+	vipHeld  atomic.Bool
+	dbKick   chan struct{}
+	switches switchLog
+
+	// ctx and wg own every goroutine the daemon starts outside Run's
+	// errgroup (switch-in, timers); Run waits for them.
+	ctx context.Context
+	wg  sync.WaitGroup
+
+	registry *prometheus.Registry
+}
+
+// appRun is a running applier and how to stop it.
+type appRun struct {
+	a      *replication.Applier
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// New prepares a daemon: reads the security material, takes the node's
+// lock and loads its state. It changes nothing.
+func New(cfg *config.Config, log zerolog.Logger) (*Daemon, error) {
+	sec, err := api.LoadSecurity(cfg.Security.TokenFile, cfg.Security.TLSCert, cfg.Security.TLSKey, cfg.Security.TLSCA)
+	if err != nil {
+		return nil, err
+	}
+	store, err := state.Open(cfg.Node.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	if err := store.Lock(); err != nil {
+		return nil, fmt.Errorf("node %s: %w", cfg.Node.Name, err)
+	}
+	rec, err := store.Load()
+	if err != nil {
+		store.Unlock()
+		return nil, fmt.Errorf("node %s: %w", cfg.Node.Name, err)
+	}
+	if rec.State == handshake.Initializing {
+		store.Unlock()
+		return nil, fmt.Errorf("node %s: the initial copy did not finish; run pgswitch init --role standby again", cfg.Node.Name)
+	}
+	vip, err := netbind.New(netbind.Config{Address: cfg.VIP.Address, Interface: cfg.VIP.Interface,
+		GARPCount: cfg.VIP.GARPCount, GARPInterval: cfg.VIP.GARPInterval}, log)
+	if err != nil {
+		store.Unlock()
+		return nil, err
+	}
+	d := &Daemon{cfg: cfg, log: log, store: store, sec: sec, rec: rec, vip: vip,
+		runner:   &service.Runner{Timeout: cfg.Service.Timeout, Log: log},
+		dbKick:   make(chan struct{}, 1),
+		ctx:      context.Background(),
+		registry: prometheus.NewRegistry()}
+	d.registry.MustRegister(newCollector(d))
+	return d, nil
+}
+
+// Run serves until ctx ends. On the way out it stops the applier (which
+// sends its final feedback) and the API; it leaves the VIP, the service
+// program and the database's role as they are.
+func (d *Daemon) Run(ctx context.Context) error {
+	defer d.store.Unlock()
+	ln, err := net.Listen("tcp", d.cfg.Node.APIListen)
+	if err != nil {
+		return fmt.Errorf("node.api_listen %s: %w", d.cfg.Node.APIListen, err)
+	}
+	d.log.Info().Str("state", string(d.state())).Uint64("epoch", d.epoch()).Str("listen", ln.Addr().String()).
+		Str("version", Version).Msg("pgswitch daemon starting")
+
+	g, gctx := errgroup.WithContext(ctx)
+	d.ctx = gctx
+	srv := api.NewServer(d, d.sec, promhttp.HandlerFor(d.registry, promhttp.HandlerOpts{}), d.log)
+	d.routes(srv)
+	g.Go(func() error { return srv.Serve(gctx, ln) })
+	g.Go(func() error { return d.watchDatabase(gctx) })
+	g.Go(func() error { return d.watchPeer(gctx) })
+	// Resume or abort an interrupted switchover by the failure rules.
+	if acts, err := d.step(handshake.Event{Kind: handshake.EvRestart}); err == nil {
+		d.wg.Add(1)
+		go func() {
+			defer d.wg.Done()
+			d.drive(gctx, acts)
+		}()
+	}
+	g.Go(func() error { return d.reconcile(gctx) })
+	err = g.Wait()
+	d.wg.Wait()
+	d.stopApplier()
+	d.log.Info().Msg("pgswitch daemon stopped")
+	if ctx.Err() != nil && (err == nil || errors.Is(err, context.Canceled)) {
+		return nil
+	}
+	return err
+}
+
+// reconcile compares what should run with what runs, on a ticker: the
+// applier runs exactly while the node is a standby (STANDBY, FAULT,
+// AGREE_SWITCH); the VIP and the database's client mode follow the state;
+// local faults move a standby to FAULT and back; a FENCED node keeps asking
+// its peer.
+func (d *Daemon) reconcile(ctx context.Context) error {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	lastQuery := time.Time{}
+	for {
+		d.mu.Lock()
+		st := d.rec.State
+		running := d.applier != nil
+		d.mu.Unlock()
+		follows := st == handshake.Standby || st == handshake.Fault || st == handshake.AgreeSwitch
+		switch {
+		case follows && !running:
+			d.startApplier(ctx)
+		case !follows && running && st != handshake.SwitchingIn:
+			d.stopApplier()
+		}
+		d.checkFaults(ctx)
+		d.reconcileResources(ctx)
+		if st == handshake.Fenced && time.Since(lastQuery) > 2*time.Second {
+			lastQuery = time.Now()
+			if ev, ok := d.actQueryPeer(ctx); ok && ev.Kind != handshake.EvPeerUnreachable {
+				if acts, err := d.step(ev); err == nil {
+					d.drive(ctx, acts)
+				}
+			}
+		}
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+// checkFaults moves a standby to FAULT when a local fault persists for a
+// few seconds, and back when it clears.
+func (d *Daemon) checkFaults(ctx context.Context) {
+	st := d.state()
+	if st != handshake.Standby && st != handshake.Fault {
+		return
+	}
+	reason := d.localFault(ctx)
+	d.mu.Lock()
+	if reason == "" {
+		d.faultAt = time.Time{}
+	} else if d.faultAt.IsZero() {
+		d.faultAt = time.Now()
+	}
+	since := d.faultAt
+	d.mu.Unlock()
+	switch {
+	case reason != "" && st == handshake.Standby && time.Since(since) >= faultGrace:
+		_, _ = d.step(handshake.Event{Kind: handshake.EvLocalFault, Reason: reason})
+	case reason == "" && st == handshake.Fault:
+		_, _ = d.step(handshake.Event{Kind: handshake.EvFaultCleared})
+	}
+}
+
+// faultGrace lets a reconnect or a restart of the primary pass without
+// declaring a fault.
+const faultGrace = 5 * time.Second
+
+func (d *Daemon) startApplier(ctx context.Context) {
+	a := replication.New(replication.Config{
+		LocalDSN:    d.cfg.Postgres.DSN,
+		PeerDSN:     d.cfg.Postgres.PeerDSN,
+		Slot:        d.cfg.SlotName(),
+		Publication: d.cfg.Replication.Publication,
+		Origin:      d.cfg.OriginName(),
+		AppName:     d.cfg.ApplicationName(),
+		Synchronous: d.cfg.Replication.Synchronous,
+	}, d.log)
+	actx, cancel := context.WithCancel(ctx)
+	run := &appRun{a: a, cancel: cancel, done: make(chan struct{})}
+	d.mu.Lock()
+	d.applier = run
+	d.mu.Unlock()
+	go func() {
+		defer close(run.done)
+		_ = a.Run(actx)
+	}()
+}
+
+// stopApplier stops the applier and waits until it has committed what was
+// complete and reported it.
+func (d *Daemon) stopApplier() {
+	d.mu.Lock()
+	run := d.applier
+	d.applier = nil
+	d.mu.Unlock()
+	if run == nil {
+		return
+	}
+	run.cancel()
+	<-run.done
+}
+
+func (d *Daemon) state() handshake.State {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.rec.State
+}
+
+func (d *Daemon) epoch() uint64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.rec.Epoch
+}
+
+func (d *Daemon) applierStatus() (replication.Status, bool) {
+	d.mu.Lock()
+	run := d.applier
+	d.mu.Unlock()
+	if run == nil {
+		return replication.Status{}, false
+	}
+	return run.a.Status(), true
+}

@@ -1,0 +1,168 @@
+package daemon
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/pgswitch/pgswitch/internal/api"
+	"github.com/pgswitch/pgswitch/internal/handshake"
+	"github.com/pgswitch/pgswitch/internal/state"
+)
+
+// nodeOf is the handshake view of the persisted record.
+func nodeOf(r state.Record) handshake.Node {
+	return handshake.Node{State: r.State, Epoch: r.Epoch, SwitchID: r.SwitchID, FenceLSN: r.FenceLSN,
+		ReverseLSN: r.ReverseLSN, Refused: r.Refused, Reason: r.Reason}
+}
+
+// step feeds one event to the state machine, persists the new state and
+// only then returns the actions to perform (SPEC §2: persisted before it is
+// acted on).
+func (d *Daemon) step(ev handshake.Event) ([]handshake.Action, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	prev := d.rec
+	next, acts, err := handshake.Step(nodeOf(prev), ev)
+	if err != nil {
+		d.log.Warn().Err(err).Str("state", string(prev.State)).Str("event", string(ev.Kind)).
+			Str("switch_id", ev.SwitchID).Uint64("epoch", ev.Epoch).Msg("handshake event rejected")
+		return nil, err
+	}
+	rec := prev
+	rec.State, rec.Epoch, rec.SwitchID, rec.FenceLSN = next.State, next.Epoch, next.SwitchID, next.FenceLSN
+	rec.ReverseLSN, rec.Refused, rec.Reason = next.ReverseLSN, next.Refused, next.Reason
+	if err := d.store.Save(rec, prev.State); err != nil {
+		return nil, fmt.Errorf("persisting %s: %w", next.State, err)
+	}
+	d.rec = rec
+	d.noteStep(prev.State, rec, ev)
+	d.log.Info().Str("from", string(prev.State)).Str("state", string(rec.State)).Uint64("epoch", rec.Epoch).
+		Str("switch_id", rec.SwitchID).Str("event", string(ev.Kind)).Str("reason", ev.Reason).
+		Interface("actions", acts).Msg("handshake transition")
+	return acts, nil
+}
+
+// switchLog keeps the record of the current (or last) switchover.
+type switchLog struct {
+	mu    sync.Mutex
+	cur   *api.Switchover
+	last  time.Time
+	watch []func(api.Step)
+}
+
+func (d *Daemon) noteStep(from handshake.State, rec state.Record, ev handshake.Event) {
+	if from == rec.State && ev.Kind != handshake.EvFenced {
+		return
+	}
+	s := &d.switches
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now()
+	if s.cur == nil || s.cur.ID != rec.SwitchID {
+		s.cur = &api.Switchover{ID: rec.SwitchID, Started: now, Outcome: "running"}
+		s.last = now
+	}
+	st := api.Step{Node: d.cfg.Node.Name, State: string(rec.State), At: now, Took: now.Sub(s.last), Detail: string(ev.Kind)}
+	if ev.Reason != "" {
+		st.Detail += ": " + ev.Reason
+	}
+	s.last = now
+	s.cur.Steps = append(s.cur.Steps, st)
+	switch rec.State {
+	case handshake.Active, handshake.Standby, handshake.Fenced:
+		if from != rec.State {
+			s.cur.Finished = now
+			s.cur.Outcome = outcomeOf(from, rec.State)
+			s.cur.Reason = rec.Reason
+		}
+	}
+	for _, w := range s.watch {
+		w(st)
+	}
+}
+
+func outcomeOf(from, to handshake.State) string {
+	switch {
+	case to == handshake.Fenced:
+		return api.PromoteFenced
+	case to == handshake.Active && (from == handshake.SwitchingIn):
+		return api.PromoteDone
+	case to == handshake.Standby && (from == handshake.SwitchingOut || from == handshake.Fenced):
+		return api.PromoteDone
+	default:
+		return api.PromoteAborted
+	}
+}
+
+// lastSwitchover for status.
+func (d *Daemon) lastSwitchover() *api.Switchover {
+	s := &d.switches
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cur == nil {
+		return nil
+	}
+	c := *s.cur
+	c.Steps = append([]api.Step(nil), s.cur.Steps...)
+	return &c
+}
+
+// drive performs actions in order, feeding each outcome back as an event,
+// until nothing is left to do.
+func (d *Daemon) drive(ctx context.Context, acts []handshake.Action) {
+	for len(acts) > 0 {
+		a := acts[0]
+		acts = acts[1:]
+		ev, ok := d.perform(ctx, a)
+		if !ok {
+			continue
+		}
+		more, err := d.step(ev)
+		if err != nil {
+			continue
+		}
+		acts = append(acts, more...)
+	}
+}
+
+// perform runs one action and returns the event it produced, if any.
+func (d *Daemon) perform(ctx context.Context, a handshake.Action) (handshake.Event, bool) {
+	switch a {
+	case handshake.ActFence:
+		return d.actFence(ctx)
+	case handshake.ActSendRequest:
+		return d.actSendRequest(ctx)
+	case handshake.ActSendAbort:
+		d.actSendAbort(ctx)
+	case handshake.ActUnfenceWritable:
+		d.actUnfence(ctx, true)
+	case handshake.ActSwitchOut:
+		return d.actSwitchOut(ctx)
+	case handshake.ActSendSwitchOut:
+		return d.actSendSwitchOut(ctx)
+	case handshake.ActQueryPeer:
+		return d.actQueryPeer(ctx)
+	case handshake.ActResume:
+		d.actResume(ctx)
+	case handshake.ActFollow:
+		d.actFollow(ctx)
+	case handshake.ActSwitchIn:
+		return d.actSwitchIn(ctx)
+	case handshake.ActRunApplier, handshake.ActReplyAgree, handshake.ActReplyRefuse, handshake.ActReplyActive, handshake.ActWaitCatchUp:
+		// The reconcile loop runs the applier; replies and the catch-up
+		// wait belong to the request handlers that fed the event.
+	default:
+		d.log.Error().Str("action", string(a)).Msg("unknown handshake action")
+	}
+	return handshake.Event{}, false
+}
+
+func newSwitchID() string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return time.Now().UTC().Format("20060102T150405") + "-" + hex.EncodeToString(b)
+}

@@ -1,0 +1,163 @@
+package daemon
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/pgswitch/pgswitch/internal/api"
+	"github.com/pgswitch/pgswitch/internal/handshake"
+)
+
+// routes registers the authenticated handshake and promote endpoints.
+func (d *Daemon) routes(s *api.Server) {
+	s.Handle("POST /v1/promote", http.HandlerFunc(d.httpPromote))
+	s.Handle("POST /v1/peer/request", jsonHandler(d.onRequest))
+	s.Handle("POST /v1/peer/switch-out", jsonHandler(d.onSwitchOut))
+	s.Handle("POST /v1/peer/resolve", jsonHandler(func(_ context.Context, r api.PeerResolve) (api.PeerResolution, error) {
+		return d.onResolve(r)
+	}))
+	s.Handle("POST /v1/peer/abort", jsonHandler(func(_ context.Context, r api.PeerAbort) (struct{}, error) {
+		return struct{}{}, d.onAbort(r)
+	}))
+	s.Handle("GET /v1/peer/status", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		api.WriteJSON(w, http.StatusOK, d.Status(r.Context()))
+	}))
+}
+
+// jsonHandler decodes a JSON body (strictly), calls f and encodes the
+// answer. A rejected handshake message is 409 and changed nothing; a
+// message from the wrong node is 403.
+func jsonHandler[In, Out any](f func(context.Context, In) (Out, error)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var in In
+		dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&in); err != nil {
+			api.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": "malformed message: " + err.Error()})
+			return
+		}
+		out, err := f(r.Context(), in)
+		switch {
+		case errors.Is(err, errWrongPeer):
+			api.WriteJSON(w, http.StatusForbidden, map[string]string{"error": err.Error()})
+		case errors.Is(err, handshake.ErrStaleEpoch), errors.Is(err, handshake.ErrUnknownSwitch), errors.Is(err, handshake.ErrNotAllowed):
+			api.WriteJSON(w, http.StatusConflict, map[string]string{"error": err.Error()})
+		case err != nil:
+			api.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"error": err.Error()})
+		default:
+			api.WriteJSON(w, http.StatusOK, out)
+		}
+	})
+}
+
+// httpPromote streams the switchover as NDJSON: a line per step as it
+// happens, then the result. On the standby it relays the request to the
+// active node, which drives the handshake.
+func (d *Daemon) httpPromote(w http.ResponseWriter, r *http.Request) {
+	var req api.PromoteRequest
+	if r.ContentLength != 0 {
+		dec := json.NewDecoder(io.LimitReader(r.Body, 1<<16))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&req); err != nil {
+			api.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": "malformed request: " + err.Error()})
+			return
+		}
+	}
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.WriteHeader(http.StatusOK)
+	flusher, _ := w.(http.Flusher)
+	enc := json.NewEncoder(w)
+	events := make(chan api.PromoteEvent, 64)
+	emit := func(ev api.PromoteEvent) {
+		select {
+		case events <- ev:
+		default: // a slow reader loses progress lines, never the result
+		}
+	}
+	done := make(chan api.PromoteResult, 1)
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		if st := d.state(); st == handshake.Standby || st == handshake.Fault {
+			done <- d.relayPromote(r.Context(), req, emit)
+			return
+		}
+		done <- d.promote(r.Context(), req.DryRun, emit)
+	}()
+	for {
+		select {
+		case ev := <-events:
+			_ = enc.Encode(ev)
+			if flusher != nil {
+				flusher.Flush()
+			}
+		case res := <-done:
+			for len(events) > 0 {
+				_ = enc.Encode(<-events)
+			}
+			_ = enc.Encode(api.PromoteEvent{Result: &res})
+			return
+		}
+	}
+}
+
+// relayPromote asks the active node to promote this one.
+func (d *Daemon) relayPromote(ctx context.Context, req api.PromoteRequest, emit func(api.PromoteEvent)) api.PromoteResult {
+	emit(api.PromoteEvent{Message: "this node is the standby: asking " + d.cfg.Peer.Name + " to switch over"})
+	res, err := PromoteStream(ctx, d.peer(), req, emit)
+	if err != nil {
+		return api.PromoteResult{Outcome: api.PromoteRefused, ExitCode: 1, Reason: "relaying to " + d.cfg.Peer.Name + ": " + err.Error()}
+	}
+	return res
+}
+
+// PromoteStream calls POST /v1/promote and passes every event to emit; it
+// returns the final result. Used by the command line and by the relay.
+func PromoteStream(ctx context.Context, c *api.Client, req api.PromoteRequest, emit func(api.PromoteEvent)) (api.PromoteResult, error) {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return api.PromoteResult{}, err
+	}
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, c.BaseURL+"/v1/promote", bytesReader(body))
+	if err != nil {
+		return api.PromoteResult{}, err
+	}
+	hreq.Header.Set("Content-Type", "application/json")
+	if len(c.Token) > 0 {
+		hreq.Header.Set("Authorization", "Bearer "+string(c.Token))
+	}
+	hc := *c.HTTP
+	hc.Timeout = 0 // the stream lasts as long as the switchover; ctx bounds it
+	resp, err := hc.Do(hreq)
+	if err != nil {
+		return api.PromoteResult{}, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return api.PromoteResult{}, &api.HTTPError{Code: resp.StatusCode, Body: string(b)}
+	}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 4<<20)
+	for sc.Scan() {
+		var ev api.PromoteEvent
+		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
+			return api.PromoteResult{}, err
+		}
+		if ev.Result != nil {
+			return *ev.Result, nil
+		}
+		emit(ev)
+	}
+	if err := sc.Err(); err != nil {
+		return api.PromoteResult{}, err
+	}
+	return api.PromoteResult{}, errors.New("the promote stream ended without a result")
+}
+
+var _ = time.Second

@@ -1,0 +1,165 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/pgswitch/pgswitch/internal/api"
+	"github.com/pgswitch/pgswitch/internal/dbrole"
+	"github.com/pgswitch/pgswitch/internal/handshake"
+)
+
+func (d *Daemon) localDB() *dbrole.DB {
+	return &dbrole.DB{DSN: d.cfg.Postgres.DSN, AppName: d.cfg.ApplicationName(), Log: d.log}
+}
+
+func (d *Daemon) peerDB() *dbrole.DB {
+	return &dbrole.DB{DSN: d.cfg.Postgres.PeerDSN, AppName: d.cfg.ApplicationName(), Log: d.log}
+}
+
+func (d *Daemon) peer() *api.Client {
+	return api.NewClient(d.cfg.Peer.APIURL, d.sec, 0)
+}
+
+func (d *Daemon) currentApplier() *appRun {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.applier
+}
+
+// bindVIP binds and announces the VIP (a no-op without vip.address).
+func (d *Daemon) bindVIP(ctx context.Context) error {
+	if d.vip.Disabled() {
+		return nil
+	}
+	if err := d.vip.Bind(ctx); err != nil {
+		return err
+	}
+	d.vipHeld.Store(true)
+	// keepalived's habit: a second burst a little later reaches hosts
+	// that missed the first.
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		select {
+		case <-time.After(2 * time.Second):
+		case <-d.ctx.Done():
+			return
+		}
+		if d.state() == handshake.Active {
+			if err := d.vip.Announce(d.ctx); err != nil {
+				d.log.Warn().Err(err).Str("vip", d.vip.Address()).Msg("second announcement of the VIP")
+			}
+		}
+	}()
+	return nil
+}
+
+func (d *Daemon) releaseVIP(ctx context.Context) error {
+	if d.vip.Disabled() {
+		return nil
+	}
+	if err := d.vip.Release(ctx); err != nil {
+		return err
+	}
+	d.vipHeld.Store(false)
+	return nil
+}
+
+func (d *Daemon) startService(ctx context.Context) error {
+	return d.runService(ctx, "start", d.cfg.Service.Start)
+}
+
+func (d *Daemon) stopService(ctx context.Context) error {
+	return d.runService(ctx, "stop", d.cfg.Service.Stop)
+}
+
+func (d *Daemon) runService(ctx context.Context, what string, argv []string) error {
+	if len(argv) == 0 {
+		return nil
+	}
+	if err := d.runner.Run(ctx, what, argv); err != nil {
+		return fmt.Errorf("service.%s: %w", what, err)
+	}
+	return nil
+}
+
+// reconcileResources compares the VIP and the database's client mode with
+// what the state wants, and repairs drift (level-triggered).
+func (d *Daemon) reconcileResources(ctx context.Context) {
+	st := d.state()
+	if !d.vip.Disabled() {
+		hctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		held, err := d.vip.Held(hctx)
+		cancel()
+		if err == nil {
+			d.vipHeld.Store(held)
+			switch {
+			case held && (st == handshake.Standby || st == handshake.Fenced || st == handshake.Fault ||
+				st == handshake.AgreeSwitch || st == handshake.SwitchingOut):
+				d.log.Warn().Str("vip", d.vip.Address()).Str("state", string(st)).Msg("releasing a VIP this node must not hold")
+				if err := d.releaseVIP(ctx); err != nil {
+					d.log.Error().Err(err).Msg("releasing the VIP")
+				}
+			case !held && st == handshake.Active:
+				d.log.Warn().Str("vip", d.vip.Address()).Msg("the active node lacks the VIP: binding it")
+				if err := d.bindVIP(ctx); err != nil {
+					d.log.Error().Err(err).Msg("binding the VIP")
+				}
+			}
+		}
+	}
+	d.mu.Lock()
+	db := d.db
+	d.mu.Unlock()
+	if !db.fresh() || !db.reachable {
+		return
+	}
+	switch {
+	case st == handshake.Active && db.clientMode != "writable":
+		d.log.Warn().Str("client_mode", db.clientMode).Msg("the active node's database is not writable: lifting the fence")
+		d.actUnfence(ctx, true)
+	case (st == handshake.Standby || st == handshake.Fault) && db.clientMode == "writable":
+		d.log.Warn().Msg("the standby's database was writable for clients: making it read-only")
+		d.actUnfence(ctx, false)
+	case st == handshake.Fenced && db.clientMode != "fenced":
+		d.log.Warn().Str("client_mode", db.clientMode).Msg("a FENCED node's database was not fenced: fencing it again")
+		fctx, cancel := context.WithTimeout(ctx, d.cfg.Switchover.StepTimeout)
+		if _, err := d.localDB().Fence(fctx); err != nil {
+			d.log.Error().Err(err).Msg("fencing again")
+		}
+		cancel()
+	}
+}
+
+// localFault names a local fault that makes this standby unfit, or "".
+func (d *Daemon) localFault(ctx context.Context) string {
+	d.mu.Lock()
+	db := d.db
+	d.mu.Unlock()
+	if !db.reachable {
+		return "database_unreachable: " + db.err
+	}
+	run := d.currentApplier()
+	if run == nil {
+		return "applier_not_running"
+	}
+	s := run.a.Status()
+	if s.Fault != nil {
+		return "applier: " + s.Fault.Error()
+	}
+	if !s.Streaming {
+		return "applier_not_streaming"
+	}
+	return ""
+}
+
+// refreshDB re-reads the local database view at once (after a change of
+// its client mode), so probes answer the truth without waiting a tick.
+func (d *Daemon) refreshDB(ctx context.Context) {
+	select {
+	case d.dbKick <- struct{}{}:
+	default:
+	}
+}

@@ -1,0 +1,290 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/pgswitch/pgswitch/internal/api"
+	"github.com/pgswitch/pgswitch/internal/handshake"
+	"github.com/pgswitch/pgswitch/internal/replication"
+)
+
+// errWrongPeer: a message from a node that is not the configured peer.
+var errWrongPeer = errors.New("message from a node that is not this node's peer")
+
+func (d *Daemon) checkFrom(from string) error {
+	if from != d.cfg.Peer.Name {
+		return fmt.Errorf("%w: %q (peer is %q)", errWrongPeer, from, d.cfg.Peer.Name)
+	}
+	return nil
+}
+
+// onRequest handles the active's request (SPEC §3 step 3): refuse with a
+// fault, else stay STANDBY until the marker is applied, then agree.
+func (d *Daemon) onRequest(ctx context.Context, req api.PeerRequest) (api.PeerAnswer, error) {
+	if err := d.checkFrom(req.From); err != nil {
+		return api.PeerAnswer{}, err
+	}
+	unwatch, steps := d.collectSteps()
+	defer unwatch()
+	answer := func(agree bool, reason string) (api.PeerAnswer, error) {
+		d.mu.Lock()
+		st, ep := d.rec.State, d.rec.Epoch
+		d.mu.Unlock()
+		return api.PeerAnswer{Agree: agree, Reason: reason, State: string(st), Epoch: ep, Steps: steps()}, nil
+	}
+	if reason := d.localFault(ctx); reason != "" && d.state() == handshake.Standby {
+		_, _ = d.step(handshake.Event{Kind: handshake.EvLocalFault, Reason: reason})
+	}
+	acts, err := d.step(handshake.Event{Kind: handshake.EvRequest, SwitchID: req.SwitchID, Epoch: req.Epoch, FenceLSN: req.FenceLSN})
+	if err != nil {
+		return api.PeerAnswer{}, err
+	}
+	if !contains(acts, handshake.ActWaitCatchUp) {
+		return answer(false, d.reason())
+	}
+	ev := d.waitCatchUp(ctx, req.SwitchID)
+	acts, err = d.step(ev)
+	if err != nil {
+		return answer(false, err.Error())
+	}
+	if contains(acts, handshake.ActReplyAgree) {
+		d.startAgreeTimer(req.SwitchID)
+		return answer(true, "")
+	}
+	return answer(false, d.reason())
+}
+
+// waitCatchUp waits until the applier has committed the switch marker,
+// within switchover.catchup_timeout; a fault or an abort ends it early.
+func (d *Daemon) waitCatchUp(ctx context.Context, id string) handshake.Event {
+	run := d.currentApplier()
+	if run == nil {
+		return handshake.Event{Kind: handshake.EvLocalFault, Reason: "applier not running"}
+	}
+	wctx, cancel := context.WithTimeout(ctx, d.cfg.Switchover.CatchupTimeout)
+	defer cancel()
+	var fault *replication.Fault
+	_, err := run.a.WaitFor(wctx, func(s replication.Status) bool {
+		if _, ok := s.HasMarker(markerContent(id)); ok {
+			return true
+		}
+		if s.Fault != nil && s.Fault.Reason != replication.FaultPrimaryUnreachable {
+			fault = s.Fault
+			return true
+		}
+		return d.switchID() != id || d.state() != handshake.Standby
+	})
+	switch {
+	case fault != nil:
+		return handshake.Event{Kind: handshake.EvLocalFault, Reason: "applier: " + fault.Error()}
+	case err != nil:
+		st := run.a.Status()
+		return handshake.Event{Kind: handshake.EvCatchupTimeout, SwitchID: id,
+			Reason: fmt.Sprintf("not caught up within switchover.catchup_timeout=%s (replayed %s, fence %s)", d.cfg.Switchover.CatchupTimeout, st.AppliedLSN, d.fenceLSN())}
+	}
+	return handshake.Event{Kind: handshake.EvCaughtUp, SwitchID: id}
+}
+
+// startAgreeTimer gives the switchover up if no SWITCH_OUT comes in time.
+func (d *Daemon) startAgreeTimer(id string) {
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		t := time.NewTimer(d.switchInBudget() + d.cfg.Switchover.StepTimeout)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-d.ctx.Done():
+			return
+		}
+		d.mu.Lock()
+		still := d.rec.State == handshake.AgreeSwitch && d.rec.SwitchID == id
+		d.mu.Unlock()
+		if still {
+			acts, err := d.step(handshake.Event{Kind: handshake.EvAgreeTimeout, SwitchID: id, Reason: "no SWITCH_OUT after agreeing"})
+			if err == nil {
+				d.drive(d.ctx, acts)
+			}
+		}
+	}()
+}
+
+// onSwitchOut: the active released the VIP; switch in (SPEC §3 step 5).
+// The switch-in runs to completion whatever happens to this request.
+func (d *Daemon) onSwitchOut(ctx context.Context, req api.PeerSwitchOut) (api.PeerActive, error) {
+	if err := d.checkFrom(req.From); err != nil {
+		return api.PeerActive{}, err
+	}
+	unwatch, steps := d.collectSteps()
+	defer unwatch()
+	acts, err := d.step(handshake.Event{Kind: handshake.EvSwitchOut, SwitchID: req.SwitchID, Epoch: req.Epoch})
+	if err != nil {
+		return api.PeerActive{}, err
+	}
+	done := make(chan struct{})
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		defer close(done)
+		d.drive(d.ctx, acts)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return api.PeerActive{}, ctx.Err()
+	}
+	d.mu.Lock()
+	rec := d.rec
+	d.mu.Unlock()
+	if rec.State != handshake.Active {
+		return api.PeerActive{}, fmt.Errorf("switch-in did not finish: %s (%s)", rec.State, rec.Reason)
+	}
+	return api.PeerActive{State: string(rec.State), Epoch: rec.Epoch, ReverseLSN: rec.ReverseLSN, Steps: steps()}, nil
+}
+
+// actSwitchIn performs step 5. Every part is idempotent: it is retried
+// until it succeeds, because a node that began switching in never goes
+// back.
+func (d *Daemon) actSwitchIn(ctx context.Context) (handshake.Event, bool) {
+	id := d.switchID()
+	lsn, err := d.switchIn(ctx)
+	if err != nil {
+		d.log.Error().Err(err).Str("switch_id", id).Msg("switching in failed; retrying")
+		select {
+		case <-ctx.Done():
+			return handshake.Event{}, false
+		case <-time.After(time.Second):
+		}
+		return handshake.Event{Kind: handshake.EvFailed, SwitchID: id, Reason: err.Error()}, true
+	}
+	return handshake.Event{Kind: handshake.EvSwitchedIn, SwitchID: id, ReverseLSN: lsn.String()}, true
+}
+
+func (d *Daemon) switchIn(ctx context.Context) (replication.LSN, error) {
+	timed := func(what string, f func(context.Context) error) error {
+		start := time.Now()
+		sctx, cancel := context.WithTimeout(ctx, d.cfg.Switchover.StepTimeout)
+		defer cancel()
+		err := f(sctx)
+		d.log.Info().Str("step", what).Dur("took", time.Since(start)).Err(err).Str("switch_id", d.switchID()).Msg("switch-in step")
+		return err
+	}
+	d.stopApplier()
+	if err := timed("copy_sequences", func(c context.Context) error {
+		seqs, err := d.localDB().CopySequences(c, d.peerDB())
+		if err == nil {
+			d.log.Info().Int("sequences", len(seqs)).Msg("sequences carried over from the old active")
+		}
+		return err
+	}); err != nil {
+		return 0, fmt.Errorf("copying sequences: %w", err)
+	}
+	var lsn replication.LSN
+	if err := timed("reverse_slot", func(c context.Context) error {
+		var err error
+		lsn, err = d.localDB().CreateReverseSlot(c, d.cfg.PeerSlotName())
+		return err
+	}); err != nil {
+		return 0, fmt.Errorf("creating the reverse slot: %w", err)
+	}
+	if err := timed("writable", func(c context.Context) error {
+		if err := d.localDB().Unfence(c, true); err != nil {
+			return err
+		}
+		// Sessions opened while this node was a standby start read-only:
+		// end them so that they reconnect writable.
+		_, err := d.localDB().TerminateClients(c)
+		return err
+	}); err != nil {
+		return 0, fmt.Errorf("making the database writable: %w", err)
+	}
+	d.refreshDB(ctx)
+	if err := timed("bind_vip", d.bindVIP); err != nil {
+		return 0, fmt.Errorf("binding the VIP: %w", err)
+	}
+	if err := timed("start_service", d.startService); err != nil {
+		return 0, fmt.Errorf("starting the service: %w", err)
+	}
+	return lsn, nil
+}
+
+// onResolve answers what became of a switchover; a standby that has not
+// begun switching in abandons it first.
+func (d *Daemon) onResolve(req api.PeerResolve) (api.PeerResolution, error) {
+	if err := d.checkFrom(req.From); err != nil {
+		return api.PeerResolution{}, err
+	}
+	d.mu.Lock()
+	rec := d.rec
+	d.mu.Unlock()
+	switch {
+	case rec.SwitchID == req.SwitchID && rec.State == handshake.SwitchingIn:
+		return api.PeerResolution{Outcome: api.OutcomeSwitchingIn, State: string(rec.State), Epoch: rec.Epoch}, nil
+	case rec.State == handshake.Active:
+		return api.PeerResolution{Outcome: api.OutcomeActive, State: string(rec.State), Epoch: rec.Epoch, ReverseLSN: rec.ReverseLSN}, nil
+	case rec.SwitchID == req.SwitchID && (rec.State == handshake.AgreeSwitch || rec.State == handshake.Standby):
+		if acts, err := d.step(handshake.Event{Kind: handshake.EvAbort, SwitchID: req.SwitchID, Reason: "the active asked to resolve"}); err == nil {
+			d.drive(d.ctx, acts)
+		}
+	}
+	d.mu.Lock()
+	rec = d.rec
+	d.mu.Unlock()
+	if rec.State == handshake.SwitchingIn || rec.State == handshake.Active {
+		return api.PeerResolution{}, fmt.Errorf("state changed to %s while resolving; ask again", rec.State)
+	}
+	return api.PeerResolution{Outcome: api.OutcomeWillNotPromote, State: string(rec.State), Epoch: rec.Epoch}, nil
+}
+
+// onAbort: the active abandoned the switchover.
+func (d *Daemon) onAbort(req api.PeerAbort) error {
+	if err := d.checkFrom(req.From); err != nil {
+		return err
+	}
+	acts, err := d.step(handshake.Event{Kind: handshake.EvAbort, SwitchID: req.SwitchID, Reason: "the active abandoned the switchover"})
+	if err != nil {
+		return err
+	}
+	d.drive(d.ctx, acts)
+	return nil
+}
+
+// collectSteps gathers this node's transitions for a reply to the peer.
+func (d *Daemon) collectSteps() (func(), func() []api.Step) {
+	var mu = make(chan struct{}, 1)
+	var steps []api.Step
+	unwatch := d.watchSteps(func(s api.Step) {
+		mu <- struct{}{}
+		steps = append(steps, s)
+		<-mu
+	})
+	return unwatch, func() []api.Step {
+		mu <- struct{}{}
+		defer func() { <-mu }()
+		return append([]api.Step(nil), steps...)
+	}
+}
+
+func (d *Daemon) reason() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.rec.Reason
+}
+
+func (d *Daemon) fenceLSN() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.rec.FenceLSN
+}
+
+func contains(acts []handshake.Action, a handshake.Action) bool {
+	for _, x := range acts {
+		if x == a {
+			return true
+		}
+	}
+	return false
+}

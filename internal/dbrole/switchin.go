@@ -1,0 +1,121 @@
+package dbrole
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgswitch/pgswitch/internal/pgutil"
+	"github.com/pgswitch/pgswitch/internal/replication"
+	"github.com/pgswitch/pgswitch/sql"
+)
+
+// SequenceCopy is one sequence carried to the new active.
+type SequenceCopy struct {
+	Name     string
+	From, To int64
+}
+
+// CopySequences sets every sequence of this database to at least the value
+// it has on the old active (sequences are not replicated). A sequence that
+// was never used on the old active is left alone; one missing here is an
+// error (schema drift).
+func (d *DB) CopySequences(ctx context.Context, oldActive *DB) ([]SequenceCopy, error) {
+	type seq struct {
+		schema, name string
+		last         *int64
+	}
+	var src []seq
+	err := oldActive.with(ctx, func(conn *pgx.Conn) error {
+		rows, err := conn.Query(ctx, sql.Query("sequences"))
+		if err != nil {
+			return fmt.Errorf("reading sequences of the old active: %w", err)
+		}
+		src, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (seq, error) {
+			var s seq
+			err := r.Scan(&s.schema, &s.name, &s.last)
+			return s, err
+		})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	var out []SequenceCopy
+	err = d.with(ctx, func(conn *pgx.Conn) error {
+		for _, s := range src {
+			if s.last == nil {
+				continue
+			}
+			q := pgutil.Qualified(s.schema, s.name)
+			var now int64
+			// setval only forwards: GREATEST keeps a value already
+			// higher here (a retried switch-in).
+			err := conn.QueryRow(ctx, fmt.Sprintf(
+				`SELECT pg_catalog.setval('%s', GREATEST($1::bigint, coalesce((SELECT last_value FROM %s WHERE is_called), $1::bigint)), true)`,
+				escapeLiteral(q), q), *s.last).Scan(&now)
+			if err != nil {
+				return fmt.Errorf("setting sequence %s.%s: %w", s.schema, s.name, err)
+			}
+			out = append(out, SequenceCopy{Name: s.schema + "." + s.name, From: *s.last, To: now})
+		}
+		return nil
+	})
+	return out, err
+}
+
+func escapeLiteral(s string) string {
+	out := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\'' {
+			out = append(out, '\'')
+		}
+		out = append(out, s[i])
+	}
+	return string(out)
+}
+
+// CreateReverseSlot creates the slot the old active will stream from, at
+// this exact point, and returns its consistent point. It must run after the
+// applier stopped and before any client can write. If the slot exists (a
+// retried switch-in), its confirmed position is returned: it was created
+// before the database became writable, so nothing is skipped.
+func (d *DB) CreateReverseSlot(ctx context.Context, slot string) (replication.LSN, error) {
+	var existing replication.SlotInfo
+	var found bool
+	err := d.with(ctx, func(conn *pgx.Conn) error {
+		var err error
+		existing, found, err = replication.LookupSlot(ctx, conn, slot)
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	if found {
+		return existing.ConfirmedFlush, nil
+	}
+	conn, err := pgutil.ConnectPg(ctx, d.DSN, pgutil.Options{AppName: d.AppName + "_admin", Replication: true})
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close(context.Background())
+	lsn, _, err := replication.CreateSlotNow(ctx, conn, slot, false)
+	return lsn, err
+}
+
+// DropSlot drops a slot on this database (ending its walsender first).
+func (d *DB) DropSlot(ctx context.Context, slot string) error {
+	return d.with(ctx, func(conn *pgx.Conn) error { return replication.DropSlot(ctx, conn, slot) })
+}
+
+// Follow prepares this database to stream from the new active: the origin
+// (created if missing) is set to the reverse slot's consistent point.
+func (d *DB) Follow(ctx context.Context, origin string, from replication.LSN) error {
+	return d.with(ctx, func(conn *pgx.Conn) error {
+		if err := replication.EnsureOrigin(ctx, conn, origin); err != nil {
+			return err
+		}
+		return replication.AdvanceOrigin(ctx, conn, origin, from)
+	})
+}

@@ -1,0 +1,55 @@
+package handshake
+
+// Action is something the daemon must do after persisting the new state.
+// Each one ends by feeding an event back (noted beside it).
+type Action string
+
+// Actions of the active side.
+const (
+	// Fence the database (no new client connections, read-only sessions,
+	// end open client sessions), write the switch marker → EvFenced or
+	// EvFailed.
+	ActFence Action = "fence"
+	// Send the request with the fence LSN and wait for the answer →
+	// EvPeerAgreed, EvPeerRefused or EvFailed.
+	ActSendRequest Action = "send_request"
+	// Tell the peer the switch is abandoned (best effort, no event).
+	ActSendAbort Action = "send_abort"
+	// Make the database take writes again (ACTIVE).
+	ActUnfenceWritable Action = "unfence_writable"
+	// Stop the service program and release the VIP → EvSwitchedOut or
+	// EvFailed.
+	ActSwitchOut Action = "switch_out"
+	// Tell the peer it may switch in, and wait for it → EvPeerActive,
+	// EvPeerWillNotPromote or EvPeerUnreachable.
+	ActSendSwitchOut Action = "send_switch_out"
+	// Ask the peer what it did with the switch → EvPeerActive,
+	// EvPeerWillNotPromote or EvPeerUnreachable.
+	ActQueryPeer Action = "query_peer"
+	// Bind the VIP and start the service program again (abort after
+	// SWITCHING_OUT, confirmed by the peer).
+	ActResume Action = "resume"
+	// Become the standby of the new active: lift the fence read-only, drop
+	// the old slot, set the origin to the reverse slot's point, run the
+	// applier → EvFollowing.
+	ActFollow Action = "follow"
+)
+
+// Actions of the standby side.
+const (
+	// Wait until the applier has committed the marker, within
+	// catchup_timeout → EvCaughtUp or EvCatchupTimeout.
+	ActWaitCatchUp Action = "wait_catch_up"
+	// Answer the pending request: agree.
+	ActReplyAgree Action = "reply_agree"
+	// Answer the pending request: refuse, with the reason.
+	ActReplyRefuse Action = "reply_refuse"
+	// Stop the applier, copy sequences, create the reverse slot, make the
+	// database writable, bind the VIP, start the service → EvSwitchedIn or
+	// EvFailed (retried: a node in SWITCHING_IN never goes back).
+	ActSwitchIn Action = "switch_in"
+	// Answer the active's SWITCH_OUT: ACTIVE in the new epoch.
+	ActReplyActive Action = "reply_active"
+	// Keep (or start) the applier.
+	ActRunApplier Action = "run_applier"
+)

@@ -1,0 +1,89 @@
+package handshake
+
+import "fmt"
+
+// EventKind names what happened.
+type EventKind string
+
+// Events of the active side.
+const (
+	// EvPromote: the operator asked, and the preconditions held.
+	EvPromote EventKind = "promote"
+	// EvFenced: the database is fenced and the marker written (FenceLSN).
+	EvFenced EventKind = "fenced"
+	// EvPeerAgreed: the standby has applied the marker and agrees.
+	EvPeerAgreed EventKind = "peer_agreed"
+	// EvPeerRefused: the standby refused (fault, catch-up timeout).
+	EvPeerRefused EventKind = "peer_refused"
+	// EvFailed: a local step failed or timed out (before SWITCHING_OUT:
+	// abort; from SWITCHING_OUT on: keep fenced, ask the peer).
+	EvFailed EventKind = "failed"
+	// EvSwitchedOut: service stopped and VIP released.
+	EvSwitchedOut EventKind = "switched_out"
+	// EvPeerActive: the peer is ACTIVE in Epoch with the reverse slot at
+	// ReverseLSN.
+	EvPeerActive EventKind = "peer_active"
+	// EvPeerWillNotPromote: the peer confirms it did not and will not
+	// promote in this switchover.
+	EvPeerWillNotPromote EventKind = "peer_will_not_promote"
+	// EvPeerUnreachable: the peer could not be asked.
+	EvPeerUnreachable EventKind = "peer_unreachable"
+	// EvFollowing: the old active streams from the reverse slot.
+	EvFollowing EventKind = "following"
+)
+
+// Events of the standby side.
+const (
+	// EvRequest: the active asks to switch (SwitchID, Epoch, FenceLSN).
+	EvRequest EventKind = "request"
+	// EvCaughtUp: the applier committed the switch marker.
+	EvCaughtUp EventKind = "caught_up"
+	// EvCatchupTimeout: switchover.catchup_timeout passed first.
+	EvCatchupTimeout EventKind = "catchup_timeout"
+	// EvLocalFault: a local fault is known (Reason).
+	EvLocalFault EventKind = "local_fault"
+	// EvFaultCleared: no local fault any more.
+	EvFaultCleared EventKind = "fault_cleared"
+	// EvSwitchOut: the active has released the VIP (SwitchID, Epoch).
+	EvSwitchOut EventKind = "switch_out"
+	// EvAbort: the active abandoned the switchover (SwitchID).
+	EvAbort EventKind = "abort"
+	// EvAgreeTimeout: no SWITCH_OUT came after agreeing.
+	EvAgreeTimeout EventKind = "agree_timeout"
+	// EvSwitchedIn: database writable, VIP bound, service started
+	// (ReverseLSN).
+	EvSwitchedIn EventKind = "switched_in"
+)
+
+// EvRestart is fed once when the daemon starts, with the persisted state.
+const EvRestart EventKind = "restart"
+
+// Event is one input to Step.
+type Event struct {
+	Kind       EventKind
+	SwitchID   string
+	Epoch      uint64
+	FenceLSN   string
+	ReverseLSN string
+	Reason     string
+}
+
+func (e Event) String() string {
+	s := string(e.Kind)
+	if e.SwitchID != "" {
+		s += " switch=" + e.SwitchID
+	}
+	if e.Epoch != 0 {
+		s += fmt.Sprintf(" epoch=%d", e.Epoch)
+	}
+	if e.FenceLSN != "" {
+		s += " fence_lsn=" + e.FenceLSN
+	}
+	if e.ReverseLSN != "" {
+		s += " reverse_lsn=" + e.ReverseLSN
+	}
+	if e.Reason != "" {
+		s += fmt.Sprintf(" reason=%q", e.Reason)
+	}
+	return s
+}

@@ -1,0 +1,158 @@
+package replication
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// Config is what the applier needs to know.
+type Config struct {
+	LocalDSN    string // the standby's own database
+	PeerDSN     string // the active node's database (source of the slot)
+	Slot        string // slot on the active node, pgswitch_<this node>
+	Publication string
+	Origin      string // replication origin on the standby
+	AppName     string // application_name of the walsender connection
+	Synchronous bool   // commit each applied transaction durably at once
+
+	// Optional tuning; zero means the default.
+	MaxQueueBytes    int64         // received but not applied (default 32 MiB)
+	MaxBatchBytes    int           // queued in the pipeline before a round trip (default 1 MiB)
+	FeedbackInterval time.Duration // status to the walsender when idle (default 10 s)
+	FlushPoll        time.Duration // polling of the local flush position (default 100 ms)
+	LagPoll          time.Duration // polling of the primary's WAL position (default 1 s)
+	MinBackoff       time.Duration // first reconnect delay (default 200 ms)
+	MaxBackoff       time.Duration // longest reconnect delay (default 5 s)
+}
+
+func (c *Config) defaults() {
+	if c.MaxQueueBytes <= 0 {
+		c.MaxQueueBytes = 32 << 20
+	}
+	if c.MaxBatchBytes <= 0 {
+		c.MaxBatchBytes = 1 << 20
+	}
+	if c.FeedbackInterval <= 0 {
+		c.FeedbackInterval = 10 * time.Second
+	}
+	if c.FlushPoll <= 0 {
+		c.FlushPoll = 100 * time.Millisecond
+	}
+	if c.LagPoll <= 0 {
+		c.LagPoll = time.Second
+	}
+	if c.MinBackoff <= 0 {
+		c.MinBackoff = 200 * time.Millisecond
+	}
+	if c.MaxBackoff <= 0 {
+		c.MaxBackoff = 5 * time.Second
+	}
+}
+
+// Applier streams from the active node's slot and applies to the local
+// database. Run it once; read Status from any goroutine.
+type Applier struct {
+	cfg Config
+	log zerolog.Logger
+
+	mu      sync.Mutex
+	status  Status
+	changed chan struct{} // closed and replaced on every status change
+}
+
+// New returns an applier; nothing runs until Run.
+func New(cfg Config, log zerolog.Logger) *Applier {
+	cfg.defaults()
+	return &Applier{
+		cfg:     cfg,
+		log:     log.With().Str("component", "applier").Str("slot", cfg.Slot).Logger(),
+		changed: make(chan struct{}),
+	}
+}
+
+// Status returns a snapshot.
+func (a *Applier) Status() Status {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	s := a.status
+	s.Markers = append([]Marker(nil), s.Markers...)
+	return s
+}
+
+// update changes the status under the lock and wakes waiters.
+func (a *Applier) update(f func(*Status)) {
+	a.mu.Lock()
+	f(&a.status)
+	a.status.Updated = time.Now()
+	close(a.changed)
+	a.changed = make(chan struct{})
+	a.mu.Unlock()
+}
+
+// WaitFor blocks until cond holds for the status, or ctx ends.
+func (a *Applier) WaitFor(ctx context.Context, cond func(Status) bool) (Status, error) {
+	for {
+		a.mu.Lock()
+		s, ch := a.status, a.changed
+		a.mu.Unlock()
+		if cond(s) {
+			return a.Status(), nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return a.Status(), ctx.Err()
+		}
+	}
+}
+
+// Run applies until ctx ends, reconnecting with backoff after any failure.
+// A failure is kept in Status().Fault (named) until a session applies again.
+// It returns nil when ctx ends.
+func (a *Applier) Run(ctx context.Context) error {
+	a.update(func(s *Status) { s.Running = true })
+	defer a.update(func(s *Status) { s.Running = false; s.Streaming = false })
+	backoff := a.cfg.MinBackoff
+	for ctx.Err() == nil {
+		started := time.Now()
+		err := a.runSession(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		fault, ok := AsFault(err)
+		if !ok {
+			fault = &Fault{Reason: FaultStream, Detail: "replication session ended", Err: err}
+		}
+		a.update(func(s *Status) { s.Streaming = false; s.Fault = fault })
+		a.log.Error().Err(err).Str("fault", string(fault.Reason)).Dur("retry_in", backoff).Msg("applier stopped; will retry")
+		if time.Since(started) > 30*time.Second {
+			backoff = a.cfg.MinBackoff
+		}
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return nil
+		}
+		backoff = min(backoff*2, a.cfg.MaxBackoff)
+	}
+	return nil
+}
+
+// errStopped marks the orderly end of a session.
+var errStopped = errors.New("applier stopped")
+
+func wrapPrimary(err error, what string) error {
+	if _, ok := AsFault(err); ok {
+		return err
+	}
+	return &Fault{Reason: FaultPrimaryUnreachable, Detail: what, Err: err}
+}
+
+func (a *Applier) describe() string {
+	return fmt.Sprintf("slot %s, origin %s", a.cfg.Slot, a.cfg.Origin)
+}

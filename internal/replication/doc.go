@@ -1,0 +1,15 @@
+// Package replication keeps the standby in sync with the active node: it owns
+// the logical replication slot on the active, the initial copy from an
+// exported snapshot, the stream of pgoutput messages, and the applier that
+// turns each source transaction into exactly one local transaction.
+//
+// Exactly-once rests on PostgreSQL's replication origins, as in its own apply
+// worker: the applier's session is bound to an origin, and every local
+// transaction records the source commit's end LSN in that origin before it
+// commits (pgswitch.apply_commit). After a crash at any instant the origin and
+// the data agree, and streaming resumes from the origin's position.
+//
+// The primary learns what it may discard only from flush feedback: a source
+// position is reported flushed once the local commit that applied it is at or
+// below the standby's own WAL flush position.
+package replication

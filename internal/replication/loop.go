@@ -1,0 +1,483 @@
+package replication
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pglogrepl"
+	"github.com/jackc/pgx/v5/pgconn"
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/sync/semaphore"
+
+	"github.com/pgswitch/pgswitch/internal/pgutil"
+	"github.com/pgswitch/pgswitch/sql"
+)
+
+// flushPair records that source position remote is applied by local
+// commits that end at or before local.
+type flushPair struct{ local, remote LSN }
+
+// loop is the state of one session: one apply session, one walsender.
+type loop struct {
+	a    *Applier
+	sess *applySession
+	strm *stream
+
+	rels       map[uint32]*relation
+	relVersion int
+
+	txn      *txnInfo // open source transaction, if any
+	skipping bool     // the open transaction was applied before
+
+	queuedEnd    LSN // end of the last source transaction queued for commit
+	committedEnd LSN // end of the last one confirmed committed
+	flushed      LSN // reported as durably applied
+	received     LSN
+	pairs        []flushPair
+	needPos      bool // commits queued since the last positions query
+
+	lastFeedback time.Time
+	sentWrite    LSN
+	sentFlush    LSN
+	sentApply    LSN
+
+	primaryLSN atomic.Uint64
+	backlog    func() int // events received but not yet handled
+}
+
+func (a *Applier) runSession(ctx context.Context) error {
+	sessCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+
+	sess, start, err := openSession(sessCtx, a.cfg.LocalDSN, a.cfg.AppName, a.cfg.Origin, a.cfg.Synchronous)
+	if err != nil {
+		if _, ok := AsFault(err); ok {
+			return err
+		}
+		return &Fault{Reason: FaultStandbyUnreachable, Detail: "cannot open the apply session", Err: err}
+	}
+	defer sess.close()
+
+	rconn, err := pgutil.ConnectPg(sessCtx, a.cfg.PeerDSN, pgutil.Options{AppName: a.cfg.AppName, Replication: true})
+	if err != nil {
+		return wrapPrimary(err, "cannot open a replication connection to the active node")
+	}
+	defer rconn.Close(context.Background())
+	if err := checkSlot(sessCtx, rconn, a.cfg.Slot); err != nil {
+		return err
+	}
+	strm, err := startStream(sessCtx, rconn, a.cfg.Slot, a.cfg.Publication, start)
+	if err != nil {
+		if pgutil.SQLState(err) == pgutil.ObjectInUse {
+			return &Fault{Reason: FaultSlotInUse, Detail: fmt.Sprintf("slot %s is in use by another consumer", a.cfg.Slot), Err: err}
+		}
+		return wrapPrimary(err, "cannot start streaming")
+	}
+
+	events := make(chan event, 4096)
+	l := &loop{a: a, sess: sess, strm: strm, rels: make(map[uint32]*relation),
+		queuedEnd: start, committedEnd: start, flushed: start, received: start,
+		backlog: func() int { return len(events) }}
+	a.update(func(s *Status) {
+		s.Streaming = true
+		s.Sessions++
+		s.AppliedLSN, s.FlushedLSN = max(s.AppliedLSN, start), max(s.FlushedLSN, start)
+	})
+	a.log.Info().Str("lsn", start.String()).Msg("streaming from the active node")
+
+	budget := semaphore.NewWeighted(a.cfg.MaxQueueBytes)
+	g, gctx := errgroup.WithContext(sessCtx)
+	g.Go(func() error { return l.receive(gctx, events, budget) })
+	g.Go(func() error { return l.pollPrimary(gctx) })
+	g.Go(func() error {
+		defer cancel()
+		return l.run(ctx, gctx, events, budget)
+	})
+	err = g.Wait()
+	if ctx.Err() != nil || errors.Is(err, errStopped) {
+		return nil
+	}
+	return err
+}
+
+// checkSlot makes a missing slot a named fault rather than a stream error.
+func checkSlot(ctx context.Context, conn *pgconn.PgConn, slot string) error {
+	q := strings.ReplaceAll(sql.Query("slot_info"), "$1", "'"+strings.ReplaceAll(slot, "'", "''")+"'")
+	res, err := conn.Exec(ctx, q).ReadAll()
+	if err != nil {
+		return wrapPrimary(err, "cannot look up the replication slot")
+	}
+	if len(res) == 0 || len(res[0].Rows) == 0 {
+		return &Fault{Reason: FaultMissingSlot, Detail: fmt.Sprintf("replication slot %s does not exist on the active node", slot)}
+	}
+	return nil
+}
+
+// receive reads the stream into events, holding back when MaxQueueBytes of
+// received data are waiting to be applied.
+func (l *loop) receive(ctx context.Context, events chan<- event, budget *semaphore.Weighted) error {
+	for {
+		ev, err := l.strm.receive(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return wrapPrimary(err, "the replication stream broke")
+		}
+		ev.size = int(min(int64(ev.size), l.a.cfg.MaxQueueBytes))
+		if err := budget.Acquire(ctx, int64(ev.size)); err != nil {
+			return err
+		}
+		select {
+		case events <- ev:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// pollPrimary keeps the primary's current WAL position for the lag figures.
+func (l *loop) pollPrimary(ctx context.Context) error {
+	var conn *pgconn.PgConn
+	defer func() {
+		if conn != nil {
+			conn.Close(context.Background())
+		}
+	}()
+	t := time.NewTicker(l.a.cfg.LagPoll)
+	defer t.Stop()
+	for {
+		if conn == nil || conn.IsClosed() {
+			c, err := pgutil.ConnectPg(ctx, l.a.cfg.PeerDSN, pgutil.Options{AppName: l.a.cfg.AppName + "_lag"})
+			if err == nil {
+				conn = c
+			}
+		}
+		if conn != nil {
+			qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			res, err := conn.Exec(qctx, sql.Query("current_wal_lsn")).ReadAll()
+			cancel()
+			if err == nil && len(res) == 1 && len(res[0].Rows) == 1 {
+				if lsn, err := pglogrepl.ParseLSN(string(res[0].Rows[0][0])); err == nil {
+					l.primaryLSN.Store(uint64(lsn))
+				}
+			}
+		}
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+// run is the apply loop. It returns errStopped when stop ends (after
+// committing what is complete and reporting it), or the first failure.
+func (l *loop) run(stop, ctx context.Context, events <-chan event, budget *semaphore.Weighted) error {
+	tick := time.NewTicker(l.a.cfg.FlushPoll)
+	defer tick.Stop()
+	for {
+		if stop.Err() != nil {
+			return l.finish()
+		}
+		var ev event
+		if len(l.sess.pending) > 0 {
+			select {
+			case ev = <-events:
+			default:
+				if err := l.roundTrip(); err != nil {
+					return err
+				}
+				continue
+			}
+		} else {
+			select {
+			case ev = <-events:
+			case <-tick.C:
+				if err := l.idle(); err != nil {
+					return err
+				}
+				continue
+			case <-stop.Done():
+				return l.finish()
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		budget.Release(int64(ev.size))
+		if err := l.handle(ev); err != nil {
+			return err
+		}
+		if l.sess.queued >= l.a.cfg.MaxBatchBytes || len(l.sess.pending) >= 20000 {
+			if err := l.roundTrip(); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// finish commits what is complete, reports it and ends the session.
+func (l *loop) finish() error {
+	// Bound the last round trip: the database may be gone.
+	_ = l.sess.conn.Conn().SetDeadline(time.Now().Add(5 * time.Second))
+	if l.txn == nil && !l.a.cfg.Synchronous {
+		l.sess.positions()
+	}
+	if err := l.roundTrip(); err != nil {
+		return err
+	}
+	l.feedback(false, true)
+	l.a.log.Info().Str("lsn", l.committedEnd.String()).Msg("applier stopped")
+	return errStopped
+}
+
+// idle runs on the ticker when nothing waits: learn the local flush
+// position while commits await it, and keep the walsender informed.
+func (l *loop) idle() error {
+	if len(l.pairs) > 0 && l.txn == nil {
+		l.sess.positions()
+		if err := l.roundTrip(); err != nil {
+			return err
+		}
+	}
+	l.feedback(false, false)
+	l.publish()
+	return nil
+}
+
+func (l *loop) handle(ev event) error {
+	if ev.msg == nil { // keepalive
+		l.received = max(l.received, ev.walEnd)
+		if ev.reply {
+			l.feedback(false, true)
+		}
+		return nil
+	}
+	l.received = max(l.received, ev.walStart)
+	switch m := ev.msg.(type) {
+	case *pglogrepl.BeginMessage:
+		if l.txn != nil {
+			return &Fault{Reason: FaultStream, Detail: fmt.Sprintf("BEGIN at %s inside an open transaction", m.FinalLSN)}
+		}
+		l.txn = &txnInfo{finalLSN: m.FinalLSN, commitTime: m.CommitTime}
+		// Commits arrive in order: a commit record that starts before
+		// the end of one already queued was applied before.
+		l.skipping = m.FinalLSN < l.queuedEnd
+	case *pglogrepl.RelationMessage:
+		if old, ok := l.rels[m.RelationID]; ok && !old.internal {
+			l.sess.forget(m.RelationID)
+		}
+		l.relVersion++
+		l.rels[m.RelationID] = newRelation(m, l.relVersion)
+	case *pglogrepl.InsertMessage:
+		return l.change(m.RelationID, kindInsert, nil, m.Tuple, ev.size)
+	case *pglogrepl.UpdateMessage:
+		return l.change(m.RelationID, kindUpdate, m.OldTuple, m.NewTuple, ev.size)
+	case *pglogrepl.DeleteMessage:
+		return l.change(m.RelationID, kindDelete, m.OldTuple, nil, ev.size)
+	case *pglogrepl.TruncateMessage:
+		return l.truncate(m)
+	case *pglogrepl.LogicalDecodingMessage:
+		if l.txn != nil && !l.skipping && m.Transactional && m.Prefix == "pgswitch" {
+			l.txn.marker = string(m.Content)
+		}
+	case *pglogrepl.CommitMessage:
+		return l.commit(m)
+	}
+	return nil
+}
+
+func (l *loop) change(relID uint32, kind stmtKind, oldT, newT *pglogrepl.TupleData, size int) error {
+	if l.txn == nil {
+		return &Fault{Reason: FaultStream, Detail: "a change outside a transaction"}
+	}
+	if l.skipping {
+		return nil
+	}
+	r, ok := l.rels[relID]
+	if !ok {
+		return &Fault{Reason: FaultStream, Detail: fmt.Sprintf("a change for relation %d before its description", relID)}
+	}
+	if r.internal {
+		return nil
+	}
+	key, params, err := shape(r, kind, oldT, newT)
+	if err != nil {
+		return &Fault{Reason: FaultNoIdentity, Detail: err.Error()}
+	}
+	name := l.sess.statement(r, key)
+	e := expectation{kind: expDML, rel: r}
+	if kind != kindInsert {
+		e.kind = expRowChange
+	}
+	l.sess.exec(name, params, e)
+	l.txn.changes++
+	l.txn.bytes += size
+	return nil
+}
+
+func (l *loop) truncate(m *pglogrepl.TruncateMessage) error {
+	if l.txn == nil || l.skipping {
+		return nil
+	}
+	var rels []*relation
+	for _, id := range m.RelationIDs {
+		r, ok := l.rels[id]
+		if !ok {
+			return &Fault{Reason: FaultStream, Detail: fmt.Sprintf("TRUNCATE of relation %d before its description", id)}
+		}
+		if !r.internal {
+			rels = append(rels, r)
+		}
+	}
+	if len(rels) == 0 {
+		return nil
+	}
+	l.sess.execSQL(truncateSQL(rels, m.Option), expectation{kind: expOther, rel: rels[0]})
+	l.txn.changes++
+	return nil
+}
+
+func (l *loop) commit(m *pglogrepl.CommitMessage) error {
+	t := l.txn
+	if t == nil {
+		return &Fault{Reason: FaultStream, Detail: fmt.Sprintf("COMMIT at %s without BEGIN", m.CommitLSN)}
+	}
+	l.txn = nil
+	l.received = max(l.received, m.TransactionEndLSN)
+	if l.skipping || (t.changes == 0 && t.marker == "") {
+		return nil
+	}
+	t.endLSN, t.commitTime = m.TransactionEndLSN, m.CommitTime
+	l.sess.commit(t, l.queuedEnd)
+	l.queuedEnd = t.endLSN
+	l.needPos = true
+	return nil
+}
+
+// roundTrip sends what is queued, reads the results and reports progress.
+func (l *loop) roundTrip() error {
+	if l.txn == nil && l.needPos && !l.a.cfg.Synchronous {
+		l.sess.positions()
+		l.needPos = false
+	}
+	res, err := l.sess.roundTrip()
+	l.account(res)
+	if err != nil {
+		return err
+	}
+	l.feedback(len(res.committed) > 0, false)
+	l.publish()
+	return nil
+}
+
+// account takes in what a round trip committed, even when it then failed.
+func (l *loop) account(res results) {
+	var bytes, changes int
+	for _, t := range res.committed {
+		l.committedEnd = t.endLSN
+		bytes += t.bytes
+		changes += t.changes
+	}
+	if l.a.cfg.Synchronous {
+		// synchronous_commit = on: each commit was flushed before its Sync.
+		l.flushed = max(l.flushed, l.committedEnd)
+	} else if res.havePos {
+		l.pairs = append(l.pairs, flushPair{local: res.localLSN, remote: l.committedEnd})
+	}
+	if res.havePos {
+		n := 0
+		for _, p := range l.pairs {
+			if p.local <= res.flushLSN {
+				l.flushed = max(l.flushed, p.remote)
+				n++
+			} else {
+				break
+			}
+		}
+		l.pairs = l.pairs[n:]
+	}
+	if len(res.notFound) > 0 {
+		l.a.log.Error().Strs("tables", res.notFound).Msg("UPDATE or DELETE found no row on the standby: the nodes' data differ")
+	}
+	if len(res.committed) == 0 && len(res.notFound) == 0 {
+		return
+	}
+	last := res.committed
+	l.a.update(func(s *Status) {
+		s.AppliedTxns += uint64(len(last))
+		s.AppliedChanges += uint64(changes)
+		s.AppliedBytes += uint64(bytes)
+		s.NotFound += uint64(len(res.notFound))
+		if len(res.notFound) > 0 {
+			s.Fault = &Fault{Reason: FaultDivergence, Detail: fmt.Sprintf("UPDATE/DELETE found no row in %s on the standby", res.notFound[0])}
+		} else if s.Fault != nil && s.Fault.Reason != FaultDivergence {
+			s.Fault = nil
+		}
+		for _, t := range last {
+			s.LastCommit = t.commitTime
+			if t.marker != "" {
+				s.Markers = append(s.Markers, Marker{Content: t.marker, EndLSN: t.endLSN})
+				if len(s.Markers) > 8 {
+					s.Markers = s.Markers[1:]
+				}
+			}
+		}
+	})
+}
+
+// caughtUp: nothing received is waiting to be applied or flushed.
+func (l *loop) caughtUp() bool {
+	return l.txn == nil && len(l.sess.pending) == 0 && len(l.pairs) == 0 &&
+		l.flushed >= l.queuedEnd && l.backlog() == 0
+}
+
+// feedback sends standby status to the walsender when the positions moved,
+// when asked, or at the feedback interval.
+func (l *loop) feedback(moved, force bool) {
+	write, flush, apply := l.received, l.flushed, l.committedEnd
+	if l.caughtUp() {
+		// Everything received is applied and durable: report it all, so an
+		// idle slot keeps advancing past WAL that carried nothing for us.
+		flush, apply = write, write
+	}
+	if flush == 0 {
+		return // nothing is known yet; never let pglogrepl substitute write
+	}
+	changed := write != l.sentWrite || flush != l.sentFlush || apply != l.sentApply
+	if !force && !(changed && (moved || time.Since(l.lastFeedback) >= 100*time.Millisecond)) &&
+		time.Since(l.lastFeedback) < l.a.cfg.FeedbackInterval {
+		return
+	}
+	if err := l.strm.sendStatus(write, flush, apply, false); err != nil {
+		l.a.log.Warn().Err(err).Msg("sending standby status failed")
+		return
+	}
+	l.sentWrite, l.sentFlush, l.sentApply = write, flush, apply
+	l.lastFeedback = time.Now()
+}
+
+// publish refreshes the lag figures in Status.
+func (l *loop) publish() {
+	primary := LSN(l.primaryLSN.Load())
+	applied := l.committedEnd
+	if l.caughtUp() {
+		applied = max(applied, l.received)
+	}
+	var lagBytes int64
+	if primary > applied {
+		lagBytes = int64(primary - applied)
+	}
+	l.a.update(func(s *Status) {
+		s.ReceivedLSN, s.AppliedLSN, s.FlushedLSN, s.PrimaryLSN = l.received, applied, l.flushed, primary
+		s.LagBytes = lagBytes
+		s.LagSeconds = 0
+		if !l.caughtUp() && !s.LastCommit.IsZero() {
+			s.LagSeconds = time.Since(s.LastCommit).Seconds()
+		}
+	})
+}

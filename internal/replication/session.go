@@ -1,0 +1,303 @@
+package replication
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pglogrepl"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pgswitch/pgswitch/internal/pgutil"
+	"github.com/pgswitch/pgswitch/sql"
+)
+
+// expectation says what the result of one pipelined request means.
+type expectation struct {
+	kind  expKind
+	rel   *relation // for DML: which table (divergence reports)
+	txn   *txnInfo  // for expSync of a source transaction
+	label string    // for expPrepare: the statement
+}
+
+type expKind byte
+
+const (
+	expPrepare   expKind = iota
+	expDML               // INSERT: any result is fine
+	expRowChange         // UPDATE/DELETE: must touch one row
+	expOther             // TRUNCATE, apply_commit: no rows expected
+	expSync              // end of an implicit transaction
+	expPositions         // the wal_positions query
+)
+
+// txnInfo describes one source transaction on its way to a local commit.
+type txnInfo struct {
+	finalLSN   pglogrepl.LSN // commit record position (Begin)
+	endLSN     pglogrepl.LSN // end of the commit record (Commit)
+	commitTime time.Time
+	bytes      int
+	changes    int
+	marker     string // content of a pgswitch logical message, if any
+}
+
+// applySession is one connection to the local database, bound to the
+// replication origin, with an open pipeline that statements stream into.
+//
+// Every source transaction becomes one implicit transaction of the extended
+// protocol: its statements, then pgswitch.apply_commit, then Sync. The server
+// commits at Sync. Should a transaction fail, the server still runs the ones
+// queued after it, but each of those fails in apply_commit because the origin
+// is not where it expects: nothing commits out of order.
+type applySession struct {
+	conn     *pgconn.PgConn
+	pipe     *pgconn.Pipeline
+	stmts    map[stmtKey]string
+	nextStmt int
+	pending  []expectation // requests sent whose results are not read yet
+	unsynced bool          // requests queued since the last Sync or flush request
+	queued   int           // bytes of parameters queued since the last read
+}
+
+const (
+	stmtApplyCommit = "pgswitch_apply_commit"
+	stmtPositions   = "pgswitch_wal_positions"
+)
+
+// openSession connects, binds the origin and returns the session together
+// with the origin's durable position.
+func openSession(ctx context.Context, dsn, appName, origin string, synchronous bool) (*applySession, pglogrepl.LSN, error) {
+	commit := "off"
+	if synchronous {
+		commit = "on"
+	}
+	conn, err := pgutil.ConnectPg(ctx, dsn, pgutil.Options{
+		AppName:  appName + "_apply",
+		Writable: true,
+		Params: map[string]string{
+			"session_replication_role":            "replica",
+			"synchronous_commit":                  commit,
+			"statement_timeout":                   "0",
+			"lock_timeout":                        "0",
+			"idle_in_transaction_session_timeout": "0",
+		},
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	s := &applySession{conn: conn, stmts: make(map[stmtKey]string)}
+	start, err := s.setup(ctx, origin)
+	if err != nil {
+		conn.Close(context.Background())
+		return nil, 0, err
+	}
+	return s, start, nil
+}
+
+func (s *applySession) setup(ctx context.Context, origin string) (pglogrepl.LSN, error) {
+	exists, err := s.queryText(ctx, sql.Query("origin_exists"), origin)
+	if err != nil {
+		return 0, fmt.Errorf("looking up replication origin %s: %w", origin, err)
+	}
+	if exists != "t" {
+		return 0, &Fault{Reason: FaultMissingOrigin, Detail: fmt.Sprintf("replication origin %s does not exist on the standby (run pgswitch init --role standby)", origin)}
+	}
+	if _, err := s.queryText(ctx, sql.Query("origin_session_setup"), origin); err != nil {
+		return 0, fmt.Errorf("binding replication origin %s to the apply session: %w", origin, err)
+	}
+	// flush=true: the position returned is durable, so it may be reported
+	// to the primary as flushed.
+	pos, err := s.queryText(ctx, "SELECT pg_catalog.pg_replication_origin_session_progress(true)::text")
+	if err != nil {
+		return 0, fmt.Errorf("reading origin progress: %w", err)
+	}
+	var start pglogrepl.LSN
+	if pos != "" {
+		if start, err = pglogrepl.ParseLSN(pos); err != nil {
+			return 0, fmt.Errorf("parsing origin progress %q: %w", pos, err)
+		}
+	}
+	for name, q := range map[string]string{stmtApplyCommit: sql.Query("apply_commit"), stmtPositions: sql.Query("wal_positions")} {
+		if _, err := s.conn.Prepare(ctx, name, q, nil); err != nil {
+			if pgutil.SQLState(err) == pgutil.UndefinedFunction || pgutil.SQLState(err) == "3F000" {
+				return 0, &Fault{Reason: FaultMissingSchema, Detail: "pgswitch schema is missing on the standby (run pgswitch init)", Err: err}
+			}
+			return 0, fmt.Errorf("preparing %s: %w", name, err)
+		}
+	}
+	s.pipe = s.conn.StartPipeline(context.Background())
+	return start, nil
+}
+
+// queryText runs one query outside the pipeline and returns the first
+// column of the first row as text ("" for NULL or no row).
+func (s *applySession) queryText(ctx context.Context, q string, args ...string) (string, error) {
+	params := make([][]byte, len(args))
+	for i, a := range args {
+		params[i] = []byte(a)
+	}
+	res := s.conn.ExecParams(ctx, q, params, nil, nil, nil).Read()
+	if res.Err != nil {
+		return "", res.Err
+	}
+	if len(res.Rows) == 0 || res.Rows[0][0] == nil {
+		return "", nil
+	}
+	return string(res.Rows[0][0]), nil
+}
+
+func (s *applySession) close() {
+	if s.pipe != nil {
+		// Do not wait for results: the session is being abandoned.
+		s.conn.Close(context.Background())
+		return
+	}
+	s.conn.Close(context.Background())
+}
+
+// statement returns the prepared statement name for a shape, queueing its
+// preparation into the pipeline the first time.
+func (s *applySession) statement(r *relation, k stmtKey) string {
+	if name, ok := s.stmts[k]; ok {
+		return name
+	}
+	s.nextStmt++
+	name := "pgswitch_" + strconv.Itoa(s.nextStmt)
+	text := statementSQL(r, k)
+	s.pipe.SendPrepare(name, text, nil)
+	s.pending = append(s.pending, expectation{kind: expPrepare, rel: r, label: text})
+	s.stmts[k] = name
+	s.unsynced = true
+	return name
+}
+
+// forget drops cached statements of older descriptions of a relation.
+func (s *applySession) forget(relID uint32) {
+	for k, name := range s.stmts {
+		if k.rel == relID {
+			s.pipe.SendDeallocate(name)
+			s.pending = append(s.pending, expectation{kind: expOther})
+			delete(s.stmts, k)
+			s.unsynced = true
+		}
+	}
+}
+
+func (s *applySession) exec(name string, params [][]byte, e expectation) {
+	s.pipe.SendQueryPrepared(name, params, nil, nil)
+	s.pending = append(s.pending, e)
+	s.unsynced = true
+	for _, p := range params {
+		s.queued += len(p)
+	}
+}
+
+func (s *applySession) execSQL(text string, e expectation) {
+	s.pipe.SendQueryParams(text, nil, nil, nil, nil)
+	s.pending = append(s.pending, e)
+	s.unsynced = true
+	s.queued += len(text)
+}
+
+// commit closes the source transaction t: apply_commit, then Sync.
+func (s *applySession) commit(t *txnInfo, expected pglogrepl.LSN) {
+	var exp []byte
+	if expected != 0 {
+		exp = []byte(expected.String())
+	}
+	s.exec(stmtApplyCommit, [][]byte{exp, []byte(t.endLSN.String()), []byte(t.commitTime.UTC().Format("2006-01-02 15:04:05.999999Z07:00"))}, expectation{kind: expOther})
+	s.pipe.SendPipelineSync()
+	s.pending = append(s.pending, expectation{kind: expSync, txn: t})
+	s.unsynced = false
+}
+
+// positions queues the query for the local WAL insert and flush positions,
+// as its own implicit transaction. Only valid between source transactions.
+func (s *applySession) positions() {
+	s.exec(stmtPositions, nil, expectation{kind: expPositions})
+	s.pipe.SendPipelineSync()
+	s.pending = append(s.pending, expectation{kind: expSync})
+	s.unsynced = false
+}
+
+// results are what one round trip learned.
+type results struct {
+	committed []*txnInfo // source transactions committed locally, in order
+	localLSN  pglogrepl.LSN
+	flushLSN  pglogrepl.LSN
+	havePos   bool
+	notFound  []string // tables where an UPDATE/DELETE matched no row
+}
+
+// roundTrip sends everything queued and reads every result. The pipeline
+// stays open: an implicit transaction that is not yet synced continues.
+func (s *applySession) roundTrip() (results, error) {
+	var out results
+	if len(s.pending) == 0 {
+		return out, nil
+	}
+	if s.unsynced {
+		s.pipe.SendFlushRequest()
+		s.unsynced = false
+	}
+	if err := s.pipe.Flush(); err != nil {
+		return out, fmt.Errorf("sending to the standby database: %w", err)
+	}
+	s.queued = 0
+	for len(s.pending) > 0 {
+		e := s.pending[0]
+		s.pending = s.pending[1:]
+		res, err := s.pipe.GetResults()
+		if err != nil {
+			return out, s.describeError(e, err)
+		}
+		switch r := res.(type) {
+		case *pgconn.ResultReader:
+			switch e.kind {
+			case expPositions:
+				for r.NextRow() {
+					v := r.Values()
+					out.localLSN, _ = pglogrepl.ParseLSN(string(v[0]))
+					out.flushLSN, _ = pglogrepl.ParseLSN(string(v[1]))
+					out.havePos = true
+				}
+				if _, err := r.Close(); err != nil {
+					return out, fmt.Errorf("reading WAL positions: %w", err)
+				}
+			default:
+				tag, err := r.Close()
+				if err != nil {
+					return out, s.describeError(e, err)
+				}
+				if e.kind == expRowChange && tag.RowsAffected() == 0 {
+					out.notFound = append(out.notFound, e.rel.String())
+				}
+			}
+		case *pgconn.PipelineSync:
+			if e.kind != expSync {
+				return out, fmt.Errorf("pipeline out of step: got a sync where %v was expected", e.kind)
+			}
+			if e.txn != nil {
+				out.committed = append(out.committed, e.txn)
+			}
+		case *pgconn.StatementDescription, *pgconn.CloseComplete:
+		case nil:
+			return out, errors.New("pipeline out of step: no result where one was expected")
+		}
+	}
+	return out, nil
+}
+
+// describeError turns a failed request into a classified fault.
+func (s *applySession) describeError(e expectation, err error) error {
+	what := "applying a change"
+	if e.rel != nil {
+		what = "applying a change to " + e.rel.String()
+	}
+	if e.kind == expPrepare {
+		what = "preparing " + e.label
+	}
+	return classify(fmt.Errorf("%s: %w", what, err), e.rel)
+}

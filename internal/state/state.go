@@ -1,0 +1,172 @@
+package state
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/pgswitch/pgswitch/internal/handshake"
+)
+
+// Record is what a node remembers across restarts.
+type Record struct {
+	Node  string          `json:"node"`
+	State handshake.State `json:"state"`
+	Epoch uint64          `json:"epoch"`
+	// SwitchID names the switchover in progress (or the last one).
+	SwitchID string `json:"switch_id,omitempty"`
+	// FenceLSN is the position of the switch marker on the old active.
+	FenceLSN string `json:"fence_lsn,omitempty"`
+	// ReverseLSN is the consistent point of the slot the new active created
+	// for the old one.
+	ReverseLSN string `json:"reverse_lsn,omitempty"`
+	// Refused lists switch IDs this node refused or aborted: a late message
+	// of such a switch must change nothing.
+	Refused []string `json:"refused,omitempty"`
+	// Reason explains FENCED or FAULT.
+	Reason    string       `json:"reason,omitempty"`
+	UpdatedAt time.Time    `json:"updated_at"`
+	History   []Transition `json:"history,omitempty"`
+}
+
+// Transition is one entry of the bounded history.
+type Transition struct {
+	At       time.Time       `json:"at"`
+	From     handshake.State `json:"from"`
+	To       handshake.State `json:"to"`
+	Epoch    uint64          `json:"epoch"`
+	SwitchID string          `json:"switch_id,omitempty"`
+	Reason   string          `json:"reason,omitempty"`
+}
+
+const historyLen = 50
+
+// Store reads and writes one node's record.
+type Store struct {
+	dir  string
+	mu   sync.Mutex
+	lock *os.File
+}
+
+// ErrNoState means the node was never initialised.
+var ErrNoState = errors.New("no state recorded (run pgswitch init)")
+
+// ErrLocked means another pgswitch process holds the node's lock.
+var ErrLocked = errors.New("another pgswitch process holds this node's state lock")
+
+// Open prepares the state directory (created 0700 when missing).
+func Open(dir string) (*Store, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating state directory %s: %w", dir, err)
+	}
+	return &Store{dir: dir}, nil
+}
+
+// Path is the state file.
+func (s *Store) Path() string { return filepath.Join(s.dir, "state.json") }
+
+// Lock takes the node's exclusive lock without waiting; held until Unlock or
+// process exit.
+func (s *Store) Lock() error {
+	f, err := os.OpenFile(filepath.Join(s.dir, "lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return fmt.Errorf("opening state lock: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return ErrLocked
+		}
+		return fmt.Errorf("locking state: %w", err)
+	}
+	s.lock = f
+	return nil
+}
+
+// Unlock releases the lock.
+func (s *Store) Unlock() {
+	if s.lock != nil {
+		s.lock.Close()
+		s.lock = nil
+	}
+}
+
+// Load reads the record; ErrNoState when there is none.
+func (s *Store) Load() (Record, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var r Record
+	b, err := os.ReadFile(s.Path())
+	if errors.Is(err, os.ErrNotExist) {
+		return r, ErrNoState
+	}
+	if err != nil {
+		return r, fmt.Errorf("reading state file: %w", err)
+	}
+	if err := json.Unmarshal(b, &r); err != nil {
+		return r, fmt.Errorf("state file %s is damaged: %w", s.Path(), err)
+	}
+	if !r.State.Valid() {
+		return r, fmt.Errorf("state file %s holds unknown state %q", s.Path(), r.State)
+	}
+	return r, nil
+}
+
+// Save writes the record durably. A transition is appended to the history
+// when the state changes.
+func (s *Store) Save(r Record, prev handshake.State) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r.UpdatedAt = time.Now().UTC()
+	if prev != r.State {
+		r.History = append(r.History, Transition{At: r.UpdatedAt, From: prev, To: r.State, Epoch: r.Epoch, SwitchID: r.SwitchID, Reason: r.Reason})
+		if len(r.History) > historyLen {
+			r.History = r.History[len(r.History)-historyLen:]
+		}
+	}
+	if len(r.Refused) > historyLen {
+		r.Refused = r.Refused[len(r.Refused)-historyLen:]
+	}
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encoding state: %w", err)
+	}
+	return writeAtomic(s.Path(), append(b, '\n'))
+}
+
+func writeAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, ".state-*")
+	if err != nil {
+		return fmt.Errorf("writing state: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return fmt.Errorf("writing state: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("syncing state: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("writing state: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("replacing state file: %w", err)
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("syncing state directory: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("syncing state directory: %w", err)
+	}
+	return nil
+}
