@@ -29,6 +29,7 @@ type Options struct {
 	Addrs    [2]string            // listen addresses (default 127.0.0.1)
 	Settings map[string]string    // extra postgresql.conf settings for both
 	Schema   string               // SQL run in "app" on both nodes before init
+	Seed     string               // SQL run in "app" on the first node only (its data)
 	Config   func(i int) []string // extra YAML lines per node, appended to the file
 	Env      []string             // extra environment for every pgswitch process
 }
@@ -108,6 +109,11 @@ func New(ctx context.Context, opts Options) (*Pair, error) {
 			if opts.Schema != "" {
 				if err := c.Exec(gctx, DB, opts.Schema); err != nil {
 					return fmt.Errorf("schema on %s: %w", n.Name, err)
+				}
+			}
+			if opts.Seed != "" && i == 0 {
+				if err := c.Exec(gctx, DB, opts.Seed); err != nil {
+					return fmt.Errorf("seed data on %s: %w", n.Name, err)
 				}
 			}
 			return nil
