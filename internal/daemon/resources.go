@@ -8,6 +8,8 @@ import (
 	"github.com/pgswitch/pgswitch/internal/api"
 	"github.com/pgswitch/pgswitch/internal/dbrole"
 	"github.com/pgswitch/pgswitch/internal/handshake"
+	"github.com/pgswitch/pgswitch/internal/pgutil"
+	"github.com/pgswitch/pgswitch/internal/setup"
 )
 
 func (d *Daemon) localDB() *dbrole.DB {
@@ -162,4 +164,13 @@ func (d *Daemon) refreshDB(ctx context.Context) {
 	case d.dbKick <- struct{}{}:
 	default:
 	}
+}
+
+func (d *Daemon) ensurePublication(ctx context.Context) error {
+	conn, err := pgutil.Connect(ctx, d.cfg.Postgres.DSN, pgutil.Options{AppName: d.cfg.ApplicationName() + "_admin", Writable: true})
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	return setup.EnsurePublication(ctx, conn, d.cfg.Replication.Publication, d.cfg.Replication.Tables)
 }

@@ -184,6 +184,11 @@ func (d *Daemon) switchIn(ctx context.Context) (replication.LSN, error) {
 	}
 	var lsn replication.LSN
 	if err := timed("reverse_slot", func(c context.Context) error {
+		// The publication must precede the slot (pgoutput reads it as
+		// of each decoded change); init created it, this only repairs.
+		if err := d.ensurePublication(c); err != nil {
+			return err
+		}
 		var err error
 		lsn, err = d.localDB().CreateReverseSlot(c, d.cfg.PeerSlotName())
 		return err

@@ -67,7 +67,7 @@ func InitPrimary(ctx context.Context, o Options) error {
 	if err := installSchema(ctx, conn); err != nil {
 		return err
 	}
-	if err := ensurePublication(ctx, conn, cfg.Replication.Publication, cfg.Replication.Tables); err != nil {
+	if err := EnsurePublication(ctx, conn, cfg.Replication.Publication, cfg.Replication.Tables); err != nil {
 		return err
 	}
 	if err := replication.EnsureOrigin(ctx, conn, cfg.OriginName()); err != nil {
@@ -92,9 +92,9 @@ func InitPrimary(ctx context.Context, o Options) error {
 	return nil
 }
 
-// ensurePublication creates the publication, or brings its table list in
+// EnsurePublication creates the publication, or brings its table list in
 // line with the configuration.
-func ensurePublication(ctx context.Context, conn *pgx.Conn, name string, tables []string) error {
+func EnsurePublication(ctx context.Context, conn *pgx.Conn, name string, tables []string) error {
 	var exists, allTables bool
 	err := conn.QueryRow(ctx, "SELECT true, puballtables FROM pg_catalog.pg_publication WHERE pubname = $1", name).Scan(&exists, &allTables)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {

@@ -86,6 +86,11 @@ func InitStandby(ctx context.Context, o Options) error {
 	if err := replication.EnsureOrigin(ctx, local, cfg.OriginName()); err != nil {
 		return err
 	}
+	// The publication must exist here long before the reverse slot that a
+	// switchover creates: pgoutput looks it up as of each decoded change.
+	if err := EnsurePublication(ctx, local, cfg.Replication.Publication, cfg.Replication.Tables); err != nil {
+		return err
+	}
 	// Clients must not write here from now on.
 	if _, err := local.Exec(ctx, sql.Query("unfence"), false); err != nil {
 		return fmt.Errorf("making %s read-only for clients: %w", cfg.Node.Name, err)

@@ -1,0 +1,115 @@
+package integration
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pgswitch/pgswitch/integration/harness"
+	"github.com/pgswitch/pgswitch/internal/pgtest"
+)
+
+// A switchover and back without a VIP: roles swap, the old active follows
+// the new one from the reverse slot, data written on each side arrives on
+// the other, sequences move forward.
+func TestSwitchoverAndBack(t *testing.T) {
+	p := newPair(t, harness.Options{Schema: counterSchema, Seed: counterSeed})
+	ctx := ctxFor(t, 3*time.Minute)
+	a, b := p.Nodes[0], p.Nodes[1]
+	must(t, p.Init(ctx))
+	must(t, p.StartDaemon(ctx, a))
+	must(t, p.StartDaemon(ctx, b))
+	must(t, counterLoad(ctx, t, a, 2, 300))
+	waitRole(t, p, b, "STANDBY", true)
+
+	out, errOut, code, err := p.Run(ctx, a, "promote")
+	must(t, err)
+	t.Logf("promote:\n%s%s", out, errOut)
+	if code != 0 {
+		t.Fatalf("promote exit %d", code)
+	}
+	for _, want := range []string{"REQUESTING_SWITCH", "AGREE_SWITCH", "SWITCHING_OUT", "SWITCHING_IN", "ACTIVE", "STANDBY", "done"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("promote output lacks %s", want)
+		}
+	}
+	waitState(t, p, a, "STANDBY")
+	waitState(t, p, b, "ACTIVE")
+	must(t, p.SameData(ctx, "counters", "events"))
+
+	// Sequences moved forward on the new active.
+	oldMax, err := a.Cluster.QueryString(ctx, harness.DB, "SELECT max(id)::text FROM events")
+	must(t, err)
+	newID, err := b.Cluster.QueryString(ctx, harness.DB, "INSERT INTO events (counter) VALUES (1) RETURNING id::text")
+	must(t, err)
+	if atoi(newID) <= atoi(oldMax) {
+		t.Fatalf("nextval on the new active gave %s, not above the old active's %s", newID, oldMax)
+	}
+	// Writes on the new active reach the old one.
+	must(t, counterLoad(ctx, t, b, 2, 300))
+	waitRole(t, p, a, "STANDBY", true)
+	must(t, p.WaitCaughtUp(ctx, b, a))
+	must(t, p.SameData(ctx, "counters", "events"))
+	// The old active refuses client writes now.
+	if err := a.Cluster.Exec(ctx, harness.DB, "INSERT INTO events (counter) VALUES (2)"); err == nil {
+		t.Fatalf("the old active accepted a client write")
+	}
+
+	// And back, from the standby's side this time.
+	out, errOut, code, err = p.Run(ctx, a, "promote")
+	must(t, err)
+	t.Logf("promote back:\n%s%s", out, errOut)
+	if code != 0 {
+		t.Fatalf("promote back exit %d", code)
+	}
+	waitState(t, p, a, "ACTIVE")
+	waitState(t, p, b, "STANDBY")
+	must(t, counterLoad(ctx, t, a, 2, 300))
+	waitRole(t, p, b, "STANDBY", true)
+	must(t, p.WaitCaughtUp(ctx, a, b))
+	must(t, p.SameData(ctx, "counters", "events"))
+	st, err := p.Status(ctx, a)
+	must(t, err)
+	if st.Epoch != 3 {
+		t.Fatalf("epoch after two switchovers: %d, want 3", st.Epoch)
+	}
+	// No forward slot is left on the standby side.
+	slots, err := b.Cluster.QueryString(ctx, harness.DB, "SELECT count(*)::text FROM pg_replication_slots")
+	must(t, err)
+	if slots != "0" {
+		t.Errorf("the standby holds %s replication slot(s); want none", slots)
+	}
+}
+
+func waitState(t *testing.T, p *harness.Pair, n *harness.Node, state string) {
+	t.Helper()
+	ctx := ctxFor(t, 30*time.Second)
+	pgtest.Eventually(t, 30*time.Second, n.Name+" to be "+state, func() (bool, error) {
+		st, err := p.Status(ctx, n)
+		return err == nil && st.State == state, err
+	})
+}
+
+// waitRole waits until the node's probe (/primary or /standby) answers 200.
+func waitRole(t *testing.T, p *harness.Pair, n *harness.Node, state string, ok bool) {
+	t.Helper()
+	path := "/primary"
+	if state == "STANDBY" {
+		path = "/standby"
+	}
+	pgtest.Eventually(t, 30*time.Second, n.Name+" probe "+path, func() (bool, error) {
+		code, _ := httpGet(t, n.APIURL()+path, "")
+		return (code == 200) == ok, nil
+	})
+}
+
+func atoi(s string) int64 {
+	var n int64
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return -1
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n
+}
