@@ -6,6 +6,8 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -37,6 +39,18 @@ func newPair(t *testing.T, opts harness.Options) *harness.Pair {
 		t.Fatalf("building the pair: %v", err)
 	}
 	t.Cleanup(func() {
+		// SHOWLOG=<regexp> prints matching daemon log lines (a debugging aid).
+		if re := os.Getenv("SHOWLOG"); re != "" {
+			for _, n := range p.Nodes {
+				if n.Daemon != nil {
+					for _, line := range strings.Split(n.Daemon.Log(), "\n") {
+						if ok, _ := regexp.MatchString(re, line); ok {
+							t.Logf("%s: %s", n.Name, line)
+						}
+					}
+				}
+			}
+		}
 		if t.Failed() {
 			for _, n := range p.Nodes {
 				if n.Daemon != nil {

@@ -1,6 +1,8 @@
 package integration
 
 import (
+	"context"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -98,8 +100,7 @@ func waitRole(t *testing.T, p *harness.Pair, n *harness.Node, state string, ok b
 		path = "/standby"
 	}
 	pgtest.Eventually(t, 30*time.Second, n.Name+" probe "+path, func() (bool, error) {
-		code, _ := httpGet(t, n.APIURL()+path, "")
-		return (code == 200) == ok, nil
+		return (probe(t, p, n, path) == 200) == ok, nil
 	})
 }
 
@@ -112,4 +113,19 @@ func atoi(s string) int64 {
 		n = n*10 + int64(c-'0')
 	}
 	return n
+}
+
+// probe GETs an unauthenticated endpoint of n's API (from n's namespace if
+// it has one) and returns the status code (0 when unreachable).
+func probe(t *testing.T, p *harness.Pair, n *harness.Node, path string) int {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, n.APIURL()+path, nil)
+	must(t, err)
+	resp, err := p.Client(n).HTTP.Do(req)
+	if err != nil {
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }

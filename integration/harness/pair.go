@@ -28,6 +28,7 @@ type Options struct {
 	NetNS    [2]string            // run each node (database and daemon) in a namespace
 	Addrs    [2]string            // listen addresses (default 127.0.0.1)
 	Settings map[string]string    // extra postgresql.conf settings for both
+	Port     int                  // the same PostgreSQL port on both nodes (needs NetNS); 0: free ports
 	Schema   string               // SQL run in "app" on both nodes before init
 	Seed     string               // SQL run in "app" on the first node only (its data)
 	Config   func(i int) []string // extra YAML lines per node, appended to the file
@@ -98,7 +99,7 @@ func New(ctx context.Context, opts Options) (*Pair, error) {
 			ConfigPath: filepath.Join(opts.Dir, opts.Names[i]+".yaml"), StateDir: filepath.Join(opts.Dir, opts.Names[i]+"-state")}
 		p.Nodes[i] = n
 		g.Go(func() error {
-			c, err := pgtest.New(gctx, pgtest.Options{Name: n.Name, ListenAddresses: addr, NetNS: n.NetNS, Settings: opts.Settings, Parent: opts.Dir})
+			c, err := pgtest.New(gctx, pgtest.Options{Name: n.Name, ListenAddresses: addr, NetNS: n.NetNS, Settings: opts.Settings, Parent: opts.Dir, Port: opts.Port})
 			if err != nil {
 				return err
 			}

@@ -175,11 +175,14 @@ func (d *Daemon) actFence(ctx context.Context) (handshake.Event, bool) {
 	if err != nil {
 		return handshake.Event{Kind: handshake.EvFailed, SwitchID: id, Reason: "fence: " + err.Error()}, true
 	}
+	markerStart := time.Now()
 	lsn, err := d.localDB().WriteMarker(ctx, markerContent(id))
 	if err != nil {
 		return handshake.Event{Kind: handshake.EvFailed, SwitchID: id, Reason: "marker: " + err.Error()}, true
 	}
-	d.log.Info().Str("switch_id", id).Int("terminated", rep.Terminated).Dur("took", rep.Took).Str("lsn", lsn.String()).Msg("fenced; switch marker written")
+	d.log.Info().Str("switch_id", id).Int("terminated", rep.Terminated).Int("rounds", rep.Rounds).
+		Dur("connect", rep.Connect).Dur("fence_sql", rep.Statement).Dur("fence", rep.Took).
+		Dur("marker", time.Since(markerStart)).Str("lsn", lsn.String()).Msg("fenced; switch marker written")
 	return handshake.Event{Kind: handshake.EvFenced, SwitchID: id, FenceLSN: lsn.String()}, true
 }
 

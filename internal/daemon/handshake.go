@@ -23,6 +23,14 @@ func nodeOf(r state.Record) handshake.Node {
 // only then returns the actions to perform (SPEC §2: persisted before it is
 // acted on).
 func (d *Daemon) step(ev handshake.Event) ([]handshake.Action, error) {
+	acts, entered, err := d.stepLocked(ev)
+	if err == nil && entered != "" {
+		d.testHold(entered)
+	}
+	return acts, err
+}
+
+func (d *Daemon) stepLocked(ev handshake.Event) ([]handshake.Action, handshake.State, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	prev := d.rec
@@ -30,20 +38,24 @@ func (d *Daemon) step(ev handshake.Event) ([]handshake.Action, error) {
 	if err != nil {
 		d.log.Warn().Err(err).Str("state", string(prev.State)).Str("event", string(ev.Kind)).
 			Str("switch_id", ev.SwitchID).Uint64("epoch", ev.Epoch).Msg("handshake event rejected")
-		return nil, err
+		return nil, "", err
 	}
 	rec := prev
 	rec.State, rec.Epoch, rec.SwitchID, rec.FenceLSN = next.State, next.Epoch, next.SwitchID, next.FenceLSN
 	rec.ReverseLSN, rec.Refused, rec.Reason = next.ReverseLSN, next.Refused, next.Reason
 	if err := d.store.Save(rec, prev.State); err != nil {
-		return nil, fmt.Errorf("persisting %s: %w", next.State, err)
+		return nil, "", fmt.Errorf("persisting %s: %w", next.State, err)
 	}
 	d.rec = rec
 	d.noteStep(prev.State, rec, ev)
 	d.log.Info().Str("from", string(prev.State)).Str("state", string(rec.State)).Uint64("epoch", rec.Epoch).
 		Str("switch_id", rec.SwitchID).Str("event", string(ev.Kind)).Str("reason", ev.Reason).
 		Interface("actions", acts).Msg("handshake transition")
-	return acts, nil
+	entered := rec.State
+	if prev.State == rec.State {
+		entered = ""
+	}
+	return acts, entered, nil
 }
 
 // switchLog keeps the record of the current (or last) switchover.

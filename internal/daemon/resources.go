@@ -30,28 +30,32 @@ func (d *Daemon) currentApplier() *appRun {
 	return d.applier
 }
 
-// bindVIP binds and announces the VIP (a no-op without vip.address).
+// bindVIP adds the VIP and announces it in the background: the first
+// gratuitous ARP (or neighbour advertisement) leaves at once, the rest of
+// the burst follows without holding up the switchover, and a second burst
+// a little later reaches hosts that missed the first (keepalived's habit).
 func (d *Daemon) bindVIP(ctx context.Context) error {
 	if d.vip.Disabled() {
 		return nil
 	}
-	if err := d.vip.Bind(ctx); err != nil {
+	if err := d.vip.Add(ctx); err != nil {
 		return err
 	}
 	d.vipHeld.Store(true)
-	// keepalived's habit: a second burst a little later reaches hosts
-	// that missed the first.
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
-		select {
-		case <-time.After(2 * time.Second):
-		case <-d.ctx.Done():
-			return
-		}
-		if d.state() == handshake.Active {
+		for i, wait := range []time.Duration{0, 2 * time.Second} {
+			select {
+			case <-time.After(wait):
+			case <-d.ctx.Done():
+				return
+			}
+			if i > 0 && d.state() != handshake.Active {
+				return
+			}
 			if err := d.vip.Announce(d.ctx); err != nil {
-				d.log.Warn().Err(err).Str("vip", d.vip.Address()).Msg("second announcement of the VIP")
+				d.log.Warn().Err(err).Str("vip", d.vip.Address()).Int("burst", i+1).Msg("announcing the VIP")
 			}
 		}
 	}()

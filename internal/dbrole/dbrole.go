@@ -39,7 +39,9 @@ func (d *DB) with(ctx context.Context, f func(*pgx.Conn) error) error {
 type FenceReport struct {
 	Terminated int           // client sessions ended
 	Rounds     int           // passes until none was left
-	Took       time.Duration // fence statement to verified quiet
+	Connect    time.Duration // opening the administrative session
+	Statement  time.Duration // pgswitch.fence()
+	Took       time.Duration // connect to verified quiet
 }
 
 // ErrPreparedXacts: prepared transactions would commit behind the fence.
@@ -54,9 +56,11 @@ func (d *DB) Fence(ctx context.Context) (FenceReport, error) {
 	var rep FenceReport
 	start := time.Now()
 	err := d.with(ctx, func(conn *pgx.Conn) error {
+		rep.Connect = time.Since(start)
 		if _, err := conn.Exec(ctx, sql.Query("fence")); err != nil {
 			return fmt.Errorf("fencing: %w", err)
 		}
+		rep.Statement = time.Since(start) - rep.Connect
 		quiet := 0
 		for quiet < 2 {
 			rep.Rounds++
@@ -73,7 +77,7 @@ func (d *DB) Fence(ctx context.Context) (FenceReport, error) {
 			select {
 			case <-ctx.Done():
 				return fmt.Errorf("fencing: client sessions keep arriving: %w", ctx.Err())
-			case <-time.After(10 * time.Millisecond):
+			case <-time.After(5 * time.Millisecond):
 			}
 		}
 		var prepared int
@@ -89,7 +93,10 @@ func (d *DB) Fence(ctx context.Context) (FenceReport, error) {
 	return rep, err
 }
 
-// terminateClients ends every client session and waits until they are gone.
+// terminateClients ends every client session and waits until they are
+// gone, so that a transaction in flight has ended (aborted) on return. All
+// are signalled at once; pg_terminate_backend's own wait polls only every
+// 100 ms, so the exits are polled here instead.
 func terminateClients(ctx context.Context, conn *pgx.Conn) (int, error) {
 	rows, err := conn.Query(ctx, sql.Query("client_backends"))
 	if err != nil {
@@ -109,14 +116,26 @@ func terminateClients(ctx context.Context, conn *pgx.Conn) (int, error) {
 	if err := rows.Err(); err != nil {
 		return 0, fmt.Errorf("listing client sessions: %w", err)
 	}
-	for _, pid := range pids {
-		// pg_terminate_backend with a timeout waits until the backend is
-		// gone, so a transaction in flight has ended (aborted) on return.
-		if _, err := conn.Exec(ctx, "SELECT pg_catalog.pg_terminate_backend($1, 5000)", pid); err != nil {
-			return 0, fmt.Errorf("ending client session %d: %w", pid, err)
+	if len(pids) == 0 {
+		return 0, nil
+	}
+	if _, err := conn.Exec(ctx, "SELECT pg_catalog.pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid", pids); err != nil {
+		return 0, fmt.Errorf("ending client sessions %v: %w", pids, err)
+	}
+	for {
+		var left int
+		if err := conn.QueryRow(ctx, "SELECT count(*)::int FROM pg_catalog.pg_stat_activity WHERE pid = ANY($1::int[])", pids).Scan(&left); err != nil {
+			return 0, fmt.Errorf("waiting for client sessions to end: %w", err)
+		}
+		if left == 0 {
+			return len(pids), nil
+		}
+		select {
+		case <-ctx.Done():
+			return 0, fmt.Errorf("waiting for %d client sessions to end: %w", left, ctx.Err())
+		case <-time.After(2 * time.Millisecond):
 		}
 	}
-	return len(pids), nil
 }
 
 // TerminateClients ends every client session on the database.

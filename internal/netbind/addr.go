@@ -22,11 +22,30 @@ const dumpRetries = 5
 // ErrNotAnnounced and the VIP is held. A missing interface yields an error
 // wrapping ErrInterfaceNotFound.
 func (v *VIP) Bind(ctx context.Context) error {
+	ifi, err := v.add(ctx)
+	if err != nil || ifi == nil {
+		return err
+	}
+	if err := v.announce(ctx, ifi); err != nil {
+		return fmt.Errorf("binding VIP %s on %s: %w: %w", v.prefix, v.iface, ErrNotAnnounced, err)
+	}
+	return nil
+}
+
+// Add adds the VIP to the interface without announcing it (the caller
+// announces, for example in the background so that the node does not wait
+// for the whole burst). Idempotent, like Bind.
+func (v *VIP) Add(ctx context.Context) error {
+	_, err := v.add(ctx)
+	return err
+}
+
+func (v *VIP) add(ctx context.Context) (*net.Interface, error) {
 	if v.Disabled() {
-		return nil
+		return nil, nil
 	}
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("binding VIP %s on %s: %w", v.prefix, v.iface, err)
+		return nil, fmt.Errorf("binding VIP %s on %s: %w", v.prefix, v.iface, err)
 	}
 	var already bool
 	ifi, err := v.withLink(func(h *netlink.Handle, link netlink.Link) error {
@@ -38,17 +57,14 @@ func (v *VIP) Bind(ctx context.Context) error {
 		return h.AddrReplace(link, v.netlinkAddr())
 	})
 	if err != nil {
-		return fmt.Errorf("binding VIP %s on %s: %w", v.prefix, v.iface, err)
+		return nil, fmt.Errorf("binding VIP %s on %s: %w", v.prefix, v.iface, err)
 	}
 	if already {
 		v.log.Debug().Msg("VIP already bound")
 	} else {
 		v.log.Info().Msg("VIP bound")
 	}
-	if err := v.announce(ctx, ifi); err != nil {
-		return fmt.Errorf("binding VIP %s on %s: %w: %w", v.prefix, v.iface, ErrNotAnnounced, err)
-	}
-	return nil
+	return ifi, nil
 }
 
 // Release removes the VIP from the interface. It is idempotent: an address

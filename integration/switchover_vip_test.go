@@ -1,0 +1,129 @@
+package integration
+
+import (
+	"context"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pgswitch/pgswitch/integration/harness"
+	"github.com/pgswitch/pgswitch/internal/pgtest"
+)
+
+// Switchovers back and forth under continuous writes through the VIP, in
+// network namespaces: every acknowledged write is on both nodes afterwards,
+// direct writes are never accepted by both nodes in the same period, the
+// VIP is never on both hosts, and the client reaches the new active
+// without flushing its ARP cache.
+func TestSwitchoverUnderLoadThroughVIP(t *testing.T) {
+	np := newNetPair(t, harness.Options{})
+	ctx := ctxFor(t, 4*time.Minute)
+	a, b := np.Nodes[0], np.Nodes[1]
+	must(t, np.Init(ctx))
+	must(t, np.StartDaemon(ctx, a))
+	must(t, np.StartDaemon(ctx, b))
+	waitRole(t, np.Pair, b, "STANDBY", true)
+	pgtest.Eventually(t, 20*time.Second, "the VIP on host a", func() (bool, error) {
+		st, err := np.Status(ctx, a)
+		return err == nil && st.VIP != nil && st.VIP.Held, err
+	})
+
+	wctx, stopWriters := context.WithCancel(ctx)
+	defer stopWriters()
+	watch := np.watchVIP(wctx)
+	viaVIP := np.startWriter(wctx, t, "vip", np.vip)
+	direct := []*writer{np.startWriter(wctx, t, "direct-a", a.Addr), np.startWriter(wctx, t, "direct-b", b.Addr)}
+
+	const rounds = 4
+	issuers := []*harness.Node{a, a, b, b} // promote runs on either node
+	for i := 0; i < rounds; i++ {
+		sleepCtx(ctx, 700*time.Millisecond)
+		oldActive, newActive := np.active(ctx, t)
+		code, out := np.promote(ctx, t, issuers[i])
+		t.Logf("round %d: promote on %s:\n%s", i+1, issuers[i].Name, out)
+		if code != 0 {
+			t.Fatalf("round %d: promote exit %d", i+1, code)
+		}
+		waitState(t, np.Pair, newActive, "ACTIVE")
+		waitState(t, np.Pair, oldActive, "STANDBY")
+		// The client's neighbour entry for the VIP moved to the new host
+		// by the announcements alone.
+		want := np.net.Hosts[map[string]string{"node-a": "a", "node-b": "b"}[newActive.Name]].MAC
+		pgtest.Eventually(t, 5*time.Second, "the client's ARP entry for the VIP to point at "+newActive.Name, func() (bool, error) {
+			mac, err := np.net.Neigh("client", np.vip)
+			return err == nil && mac.String() == want.String(), err
+		})
+		waitRole(t, np.Pair, oldActive, "STANDBY", true)
+	}
+	sleepCtx(ctx, 500*time.Millisecond)
+	stopWriters()
+	acks := viaVIP.stop()
+	both, holders := watch.stop()
+	var directAcks []ack
+	for _, w := range direct {
+		directAcks = append(directAcks, w.stop()...)
+	}
+
+	active, standby := np.active(ctx, t)
+	must(t, np.WaitCaughtUp(ctx, active, standby))
+	must(t, np.SameData(ctx, "writes"))
+
+	// Every acknowledged write is on both nodes.
+	for _, n := range np.Nodes {
+		have := idsOn(ctx, t, n)
+		missing := 0
+		for _, a := range append(acks, directAcks...) {
+			if !have[a.id] {
+				missing++
+			}
+		}
+		if missing > 0 {
+			t.Errorf("%d acknowledged writes are missing on %s", missing, n.Name)
+		}
+	}
+	if len(acks) < 100 {
+		t.Fatalf("only %d writes through the VIP were acknowledged", len(acks))
+	}
+
+	// Direct writes: the periods in which each node accepted writes never
+	// overlap.
+	sort.Slice(directAcks, func(i, j int) bool { return directAcks[i].start.Before(directAcks[j].start) })
+	for i := 1; i < len(directAcks); i++ {
+		prev, cur := directAcks[i-1], directAcks[i]
+		if prev.via != cur.via && cur.start.Before(prev.end) {
+			t.Errorf("both nodes accepted writes in the same period: %s write %d [%s, %s] overlaps %s write %d [%s, %s]",
+				prev.via, prev.id, prev.start.Format(time.StampMicro), prev.end.Format(time.StampMicro),
+				cur.via, cur.id, cur.start.Format(time.StampMicro), cur.end.Format(time.StampMicro))
+		}
+	}
+	changes := 0
+	for i := 1; i < len(directAcks); i++ {
+		if directAcks[i].via != directAcks[i-1].via {
+			changes++
+		}
+	}
+	if changes > rounds {
+		t.Errorf("direct writes changed node %d times in %d switchovers: writers alternated", changes, rounds)
+	}
+
+	if len(both) > 0 {
+		t.Errorf("the VIP was on both hosts at %d sampled moments (first %s)", len(both), both[0].Format(time.StampMicro))
+	}
+	pause, at := longestPause(acks)
+	t.Logf("%d writes acknowledged through the VIP, %d direct; longest pause %s (at %s); VIP samples %v",
+		len(acks), len(directAcks), pause.Round(time.Millisecond), at.Format(time.StampMilli), holders)
+	if !strings.Contains(holders2str(holders), "a") || !strings.Contains(holders2str(holders), "b") {
+		t.Errorf("the VIP watcher never saw both hosts hold the VIP in turn: %v", holders)
+	}
+}
+
+func holders2str(h map[string]int) string {
+	var s []string
+	for k, v := range h {
+		if v > 0 {
+			s = append(s, k)
+		}
+	}
+	return strings.Join(s, ",")
+}
