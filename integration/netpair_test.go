@@ -271,3 +271,7 @@ func (np *netPair) active(ctx context.Context, t *testing.T) (*harness.Node, *ha
 	t.Fatalf("no node is ACTIVE")
 	return nil, nil
 }
+
+func sortAcks(acks []ack) {
+	sort.Slice(acks, func(i, j int) bool { return acks[i].start.Before(acks[j].start) })
+}

@@ -49,10 +49,12 @@ serving); 2 usage or configuration error; 3 the outcome needs an operator
 			start := time.Now()
 			emit := func(ev api.PromoteEvent) { printEvent(out, ev, start, asJSON) }
 			res, err := daemon.PromoteStream(ctx, api.NewClient(localURL(cfg), sec, 10*time.Second), api.PromoteRequest{DryRun: dryRun}, emit)
-			if err != nil {
-				if ctx.Err() != nil {
-					return withCode(exitOperator, fmt.Errorf("no result within --timeout %s: the switchover may still be running; check pgswitch status", timeout))
-				}
+			switch {
+			case err != nil && ctx.Err() != nil:
+				return withCode(exitOperator, fmt.Errorf("no result within --timeout %s: the switchover may still be running; check pgswitch status", timeout))
+			case errors.Is(err, daemon.ErrOutcomeUnknown):
+				return withCode(exitOperator, fmt.Errorf("%w; check pgswitch status on both nodes", err))
+			case err != nil:
 				return withCode(exitRefused, fmt.Errorf("local daemon: %w", err))
 			}
 			printResult(out, res, asJSON)

@@ -205,18 +205,28 @@ func (p *Pair) Init(ctx context.Context) error {
 
 // StartDaemon starts n's daemon and waits until its API answers.
 func (p *Pair) StartDaemon(ctx context.Context, n *Node) error {
-	proc, err := pgtest.StartProcE(n.Name+"-daemon", n.NetNS, p.Dir, p.opts.Env, p.Bin, "daemon", "--config", n.ConfigPath)
+	return p.StartDaemonEnv(ctx, n, nil)
+}
+
+// StartDaemonEnv is StartDaemon with extra environment (fault injection).
+func (p *Pair) StartDaemonEnv(ctx context.Context, n *Node, env []string) error {
+	proc, err := pgtest.StartProcE(n.Name+"-daemon", n.NetNS, p.Dir, append(append([]string(nil), p.opts.Env...), env...), p.Bin, "daemon", "--config", n.ConfigPath)
 	if err != nil {
 		return err
 	}
 	n.Daemon = proc
-	return pgtest.WaitFor(ctx, n.Name+" daemon API", func() (bool, error) {
+	exited := errors.New("daemon exited")
+	err = pgtest.WaitFor(ctx, n.Name+" daemon API", func() (bool, error) {
 		if !proc.Running() {
-			return false, fmt.Errorf("daemon exited: %s", lastLines(proc.Log(), 20))
+			return true, exited
 		}
 		_, err := p.Status(ctx, n)
 		return err == nil, err
 	})
+	if err == nil && !proc.Running() {
+		return fmt.Errorf("%s daemon exited: %s", n.Name, lastLines(proc.Log(), 20))
+	}
+	return err
 }
 
 // Client is an authenticated API client for n.

@@ -89,6 +89,7 @@ const (
 	PromoteRefused = "refused" // exit 1: nothing changed
 	PromoteAborted = "aborted" // exit 1: rolled back, active kept serving
 	PromoteFenced  = "fenced"  // exit 3: a node is FENCED, needs an operator
+	PromoteUnknown = "unknown" // exit 3: the outcome could not be learned
 )
 
 // PromoteResult ends a promote.

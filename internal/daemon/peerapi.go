@@ -5,9 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
-	"time"
 
 	"github.com/pgswitch/pgswitch/internal/api"
 	"github.com/pgswitch/pgswitch/internal/handshake"
@@ -110,14 +110,22 @@ func (d *Daemon) httpPromote(w http.ResponseWriter, r *http.Request) {
 func (d *Daemon) relayPromote(ctx context.Context, req api.PromoteRequest, emit func(api.PromoteEvent)) api.PromoteResult {
 	emit(api.PromoteEvent{Message: "this node is the standby: asking " + d.cfg.Peer.Name + " to switch over"})
 	res, err := PromoteStream(ctx, d.peer(), req, emit)
-	if err != nil {
+	switch {
+	case errors.Is(err, ErrOutcomeUnknown):
+		return api.PromoteResult{Outcome: api.PromoteUnknown, ExitCode: 3, Reason: "relaying to " + d.cfg.Peer.Name + ": " + err.Error()}
+	case err != nil:
 		return api.PromoteResult{Outcome: api.PromoteRefused, ExitCode: 1, Reason: "relaying to " + d.cfg.Peer.Name + ": " + err.Error()}
 	}
 	return res
 }
 
+// ErrOutcomeUnknown: the promote stream broke after the switchover had
+// begun; only the nodes' status can tell how it ended.
+var ErrOutcomeUnknown = errors.New("the switchover began but its outcome is unknown")
+
 // PromoteStream calls POST /v1/promote and passes every event to emit; it
-// returns the final result. Used by the command line and by the relay.
+// returns the final result. Used by the command line and by the relay. An
+// error after the first event wraps ErrOutcomeUnknown.
 func PromoteStream(ctx context.Context, c *api.Client, req api.PromoteRequest, emit func(api.PromoteEvent)) (api.PromoteResult, error) {
 	body, err := json.Marshal(req)
 	if err != nil {
@@ -144,20 +152,29 @@ func PromoteStream(ctx context.Context, c *api.Client, req api.PromoteRequest, e
 	}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 4<<20)
+	started := false
+	broke := func(err error) error {
+		if started {
+			return fmt.Errorf("%w: %v", ErrOutcomeUnknown, err)
+		}
+		return err
+	}
 	for sc.Scan() {
 		var ev api.PromoteEvent
 		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
-			return api.PromoteResult{}, err
+			return api.PromoteResult{}, broke(err)
 		}
 		if ev.Result != nil {
 			return *ev.Result, nil
 		}
+		if ev.Step != nil {
+			started = true
+		}
 		emit(ev)
 	}
 	if err := sc.Err(); err != nil {
-		return api.PromoteResult{}, err
+		return api.PromoteResult{}, broke(err)
 	}
-	return api.PromoteResult{}, errors.New("the promote stream ended without a result")
+	return api.PromoteResult{}, broke(errors.New("the promote stream ended without a result"))
 }
 
-var _ = time.Second

@@ -73,6 +73,11 @@ func (a *Applier) runSession(ctx context.Context) error {
 	strm, err := startStream(sessCtx, rconn, a.cfg.Slot, a.cfg.Publication, start)
 	if err != nil {
 		if pgutil.SQLState(err) == pgutil.ObjectInUse {
+			// A walsender of this node's previous session (a killed
+			// daemon) may not have noticed yet that its client is gone.
+			if a.endStaleWalsender(sessCtx) {
+				return &Fault{Reason: FaultStream, Detail: "ended the walsender of a previous session; retrying", Err: err}
+			}
 			return &Fault{Reason: FaultSlotInUse, Detail: fmt.Sprintf("slot %s is in use by another consumer", a.cfg.Slot), Err: err}
 		}
 		return wrapPrimary(err, "cannot start streaming")
@@ -102,6 +107,26 @@ func (a *Applier) runSession(ctx context.Context) error {
 		return nil
 	}
 	return err
+}
+
+// endStaleWalsender ends the walsender that holds this node's slot when it
+// serves this node's own application_name (an earlier session of this
+// applier); a foreign consumer is left alone.
+func (a *Applier) endStaleWalsender(ctx context.Context) bool {
+	conn, err := pgutil.Connect(ctx, a.cfg.PeerDSN, pgutil.Options{AppName: a.cfg.AppName + "_admin"})
+	if err != nil {
+		return false
+	}
+	defer conn.Close(context.Background())
+	var ended bool
+	err = conn.QueryRow(ctx, `SELECT coalesce(bool_and(pg_catalog.pg_terminate_backend(s.active_pid, 5000)), false)
+		FROM pg_catalog.pg_replication_slots s JOIN pg_catalog.pg_stat_activity a ON a.pid = s.active_pid
+		WHERE s.slot_name = $1 AND a.application_name = $2`, a.cfg.Slot, a.cfg.AppName).Scan(&ended)
+	if err != nil || !ended {
+		return false
+	}
+	a.log.Warn().Str("slot", a.cfg.Slot).Msg("ended the walsender of an earlier session of this applier")
+	return true
 }
 
 // checkSlot makes a missing slot a named fault rather than a stream error.

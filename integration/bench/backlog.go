@@ -1,0 +1,141 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgswitch/pgswitch/integration/harness"
+	"github.com/pgswitch/pgswitch/internal/replication"
+)
+
+// The pgbench clients and threads, for the backlog and the steady load.
+const (
+	loadClients = 4
+	loadThreads = 2
+)
+
+// applyTimeout bounds how long the applier may take to reach a target.
+const applyTimeout = 5 * time.Minute
+
+// backlogResult is the first figure: applying a backlog.
+type backlogResult struct {
+	txns     int           // transactions in the backlog
+	walBytes int64         // WAL the primary wrote for them
+	built    time.Duration // pgbench's time to write the backlog
+	applied  time.Duration // start → replay_lsn reached the end of the backlog
+	flushed  time.Duration // start → confirmed_flush_lsn reached it
+	check    string
+}
+
+func (b backlogResult) tps() float64 { return float64(b.txns) / b.applied.Seconds() }
+
+// runBacklog writes the backlog while sys is not applying, then starts it
+// and times how long it takes to apply everything, and compares the data.
+func runBacklog(ctx context.Context, o options, sys system, p *harness.Pair) (backlogResult, error) {
+	var res backlogResult
+	a := p.Nodes[0]
+	from, err := p.WALPosition(ctx, a)
+	if err != nil {
+		return res, err
+	}
+	perClient := (o.backlog + loadClients - 1) / loadClients
+	progress("%s: writing a backlog of %d pgbench -N transactions (applier stopped)", sys.name, perClient*loadClients)
+	began := time.Now()
+	out, err := pgbench(ctx, a, "-N", "--no-vacuum", "-c", strconv.Itoa(loadClients), "-j", strconv.Itoa(loadThreads),
+		"-t", strconv.Itoa(perClient))
+	if err != nil {
+		return res, err
+	}
+	res.built = time.Since(began)
+	if res.txns, err = processed(out); err != nil {
+		return res, err
+	}
+	target, err := p.WALPosition(ctx, a)
+	if err != nil {
+		return res, err
+	}
+	res.walBytes = int64(target - from)
+	progress("%s: backlog of %d transactions, %.1f MB of WAL, written in %v; starting the applier",
+		sys.name, res.txns, float64(res.walBytes)/1e6, res.built.Round(time.Millisecond))
+
+	conn, err := a.Cluster.Conn(ctx, harness.DB)
+	if err != nil {
+		return res, err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	began = time.Now()
+	if err := sys.start(ctx, p); err != nil {
+		return res, fmt.Errorf("starting the applier: %w", err)
+	}
+	if res.applied, res.flushed, err = waitApplied(ctx, conn, sys, p, from, target, began); err != nil {
+		return res, err
+	}
+	progress("%s: backlog applied in %v (%.0f tx/s), flushed after %v; comparing the data",
+		sys.name, res.applied.Round(time.Millisecond), res.tps(), res.flushed.Round(time.Millisecond))
+	if res.check, err = sameData(ctx, p); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+// waitApplied polls the slot's progress on the primary until both the
+// applied and the flushed position reached target, and returns when each
+// first did, measured from began.
+func waitApplied(ctx context.Context, conn *pgx.Conn, sys system, p *harness.Pair, from, target replication.LSN, began time.Time) (applied, flushed time.Duration, err error) {
+	ctx, cancel := context.WithTimeout(ctx, applyTimeout)
+	defer cancel()
+	poll := time.NewTicker(10 * time.Millisecond)
+	defer poll.Stop()
+	report := time.Now()
+	for applied == 0 || flushed == 0 {
+		select {
+		case <-ctx.Done():
+			return 0, 0, fmt.Errorf("waiting for slot %s to reach %s: %w", sys.slot, target, ctx.Err())
+		case <-poll.C:
+		}
+		a, f, err := slotProgress(ctx, conn, sys.slot)
+		if err != nil {
+			return 0, 0, err
+		}
+		now := time.Since(began)
+		if applied == 0 && a >= target {
+			applied = now
+		}
+		if flushed == 0 && f >= target {
+			flushed = now
+		}
+		if time.Since(report) >= 5*time.Second {
+			report = time.Now()
+			if err := sys.alive(p); err != nil {
+				return 0, 0, err
+			}
+			progress("%s: applied %s of %s (%.0f%%)", sys.name, a, target, percent(a, from, target))
+		}
+	}
+	return applied, flushed, nil
+}
+
+// percent is how far pos is from from to target.
+func percent(pos, from, target replication.LSN) float64 {
+	if pos <= from || target <= from {
+		return 0
+	}
+	return 100 * float64(pos-from) / float64(target-from)
+}
+
+var processedRE = regexp.MustCompile(`number of transactions actually processed: (\d+)`)
+
+// processed is the transaction count of pgbench's summary.
+func processed(out string) (int, error) {
+	m := processedRE.FindStringSubmatch(out)
+	if m == nil {
+		return 0, errors.New("no transaction count in pgbench's output:\n" + out)
+	}
+	return strconv.Atoi(m[1])
+}

@@ -1,0 +1,148 @@
+// Command bench measures pgswitch's applier beside PostgreSQL's native
+// logical replication on identical pairs of local clusters (make bench):
+//
+//   - how fast a backlog of pgbench -N transactions, written while the
+//     applier was stopped, is applied once it starts;
+//   - the replay lag the primary's walsender reports at a steady rate.
+//
+// Progress goes to stderr, the results to stdout.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/pgswitch/pgswitch/integration/harness"
+	"github.com/pgswitch/pgswitch/internal/pgtest"
+)
+
+// options are the command-line flags.
+type options struct {
+	backlog  int           // pgbench -N transactions in the backlog
+	rate     int           // pgbench -R during the lag measurement
+	duration time.Duration // pgbench -T during the lag measurement
+	scale    int           // pgbench -i -s
+	only     string        // pgswitch | native | both
+	keep     bool          // keep the work directory (daemon logs)
+}
+
+func main() {
+	var o options
+	flag.IntVar(&o.backlog, "backlog", 50000, "pgbench -N transactions in the backlog")
+	flag.IntVar(&o.rate, "rate", 2000, "transactions per second (pgbench -R) during the lag measurement")
+	flag.DurationVar(&o.duration, "duration", 20*time.Second, "length of the lag measurement (pgbench -T)")
+	flag.IntVar(&o.scale, "scale", 10, "pgbench scale factor (pgbench -i -s)")
+	flag.StringVar(&o.only, "only", "both", "which to measure: pgswitch, native or both")
+	flag.BoolVar(&o.keep, "keep", false, "keep the work directory with the daemon logs")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, o)
+	stop()
+	pgtest.Cleanup()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func (o options) validate() error {
+	switch {
+	case o.only != "pgswitch" && o.only != "native" && o.only != "both":
+		return fmt.Errorf("-only %q: want pgswitch, native or both", o.only)
+	case o.backlog < loadClients:
+		return fmt.Errorf("-backlog %d: want at least %d", o.backlog, loadClients)
+	case o.rate <= 0 || o.scale <= 0:
+		return errors.New("-rate and -scale must be positive")
+	case o.duration < time.Second:
+		return fmt.Errorf("-duration %v: want at least 1s", o.duration)
+	}
+	return nil
+}
+
+func run(ctx context.Context, o options) error {
+	if err := o.validate(); err != nil {
+		return err
+	}
+	work, err := os.MkdirTemp("", "pgswitch-bench-")
+	if err != nil {
+		return fmt.Errorf("creating the work directory: %w", err)
+	}
+	// The postgres user must reach the clusters below it.
+	if err := os.Chmod(work, 0o755); err != nil {
+		return fmt.Errorf("creating the work directory: %w", err)
+	}
+	if o.keep {
+		defer progress("kept the work directory %s", work)
+	} else {
+		defer os.RemoveAll(work)
+	}
+
+	var systems []system
+	if o.only != "native" {
+		systems = append(systems, pgswitchSystem())
+	}
+	if o.only != "pgswitch" {
+		systems = append(systems, nativeSystem())
+	}
+	rep := report{opts: o}
+	for _, sys := range systems {
+		res, err := measure(ctx, o, sys, filepath.Join(work, sys.name))
+		if err != nil {
+			return fmt.Errorf("%s: %w", sys.name, err)
+		}
+		rep.add(res)
+	}
+	rep.print(os.Stdout)
+	return nil
+}
+
+// measure builds a fresh pair for sys, runs the backlog and then the lag
+// measurement on it, and removes the pair again.
+func measure(ctx context.Context, o options, sys system, dir string) (result, error) {
+	res := result{system: sys.name}
+	progress("%s: building a pair of clusters", sys.name)
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return res, fmt.Errorf("creating %s: %w", dir, err)
+	}
+	p, err := harness.New(ctx, harness.Options{Dir: dir, Settings: settings})
+	if err != nil {
+		return res, fmt.Errorf("building the pair: %w", err)
+	}
+	defer p.Close()
+	if res.server, err = describeServer(ctx, p.Nodes[0]); err != nil {
+		return res, err
+	}
+
+	progress("%s: loading pgbench -s %d and setting up replication (not applying yet)", sys.name, o.scale)
+	if err := sys.setup(ctx, p, o.scale); err != nil {
+		return res, fmt.Errorf("setting up: %w", err)
+	}
+	if err := settle(ctx, p); err != nil {
+		return res, err
+	}
+	if res.backlog, err = runBacklog(ctx, o, sys, p); err != nil {
+		return res, fmt.Errorf("backlog: %w", err)
+	}
+	if res.lag, err = runLag(ctx, o, sys, p); err != nil {
+		return res, fmt.Errorf("lag: %w", err)
+	}
+	if res.notes, err = sys.inspect(ctx, p); err != nil {
+		return res, fmt.Errorf("inspecting: %w", err)
+	}
+	return res, nil
+}
+
+var began = time.Now()
+
+// progress prints a line to stderr with the time since the start.
+func progress(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "[%6.1fs] %s\n", time.Since(began).Seconds(), fmt.Sprintf(format, args...))
+}

@@ -1,0 +1,151 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"maps"
+	"math"
+	"os"
+	"runtime"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// result is everything measured for one system.
+type result struct {
+	system  string
+	server  serverInfo
+	backlog backlogResult
+	lag     lagResult
+	notes   []string
+}
+
+// report collects the results and prints them side by side.
+type report struct {
+	opts    options
+	results map[string]result // by system name
+}
+
+func (r *report) add(res result) {
+	if r.results == nil {
+		r.results = map[string]result{}
+	}
+	r.results[res.system] = res
+}
+
+func (r *report) print(w io.Writer) {
+	o := r.opts
+	pg, nat := r.results["pgswitch"], r.results["native"]
+	_, havePg := r.results["pgswitch"]
+	_, haveNat := r.results["native"]
+	cell := func(ok bool, f func() string) string {
+		if !ok {
+			return "—"
+		}
+		return f()
+	}
+	backlog := func(res result) func() string {
+		return func() string { return thousands(int(math.Round(res.backlog.tps()))) + " tps" }
+	}
+	lag := func(res result) func() string {
+		return func() string {
+			return fmt.Sprintf("%s / %s ms", ms(res.lag.quantile(0.5)), ms(res.lag.quantile(0.99)))
+		}
+	}
+	lagMax := func(res result) func() string {
+		return func() string { return ms(res.lag.quantile(1)) + " ms" }
+	}
+	ratio := "(target ≥ 1.0)"
+	if havePg && haveNat {
+		ratio = fmt.Sprintf("%.2f (target ≥ 1.0)", pg.backlog.tps()/nat.backlog.tps())
+	}
+	txns := pg.backlog.txns
+	if !havePg {
+		txns = nat.backlog.txns
+	}
+
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 3, ' ', 0)
+	fmt.Fprintln(tw, "figure\tpgswitch\tnative\tratio/target")
+	fmt.Fprintf(tw, "backlog apply (pgbench -N, %s tx)\t%s\t%s\t%s\n", thousands(txns), cell(havePg, backlog(pg)), cell(haveNat, backlog(nat)), ratio)
+	fmt.Fprintf(tw, "replay lag p50 / p99 at %s tps\t%s\t%s\t(target p99 < 10 ms)\n", thousands(o.rate), cell(havePg, lag(pg)), cell(haveNat, lag(nat)))
+	fmt.Fprintf(tw, "replay lag max\t%s\t%s\t\n", cell(havePg, lagMax(pg)), cell(haveNat, lagMax(nat)))
+	tw.Flush()
+
+	fmt.Fprintln(w)
+	for _, name := range slices.Sorted(maps.Keys(r.results)) {
+		res := r.results[name]
+		b, l := res.backlog, res.lag
+		fmt.Fprintf(w, "%s:\n", name)
+		fmt.Fprintf(w, "  backlog: %s tx, %.1f MB of WAL, written by pgbench in %v (applier stopped)\n",
+			thousands(b.txns), float64(b.walBytes)/1e6, b.built.Round(time.Millisecond))
+		fmt.Fprintf(w, "  applied in %v = %s tps (replay_lsn); flushed (confirmed_flush_lsn) after %v\n",
+			b.applied.Round(time.Millisecond), thousands(int(math.Round(b.tps()))), b.flushed.Round(time.Millisecond))
+		fmt.Fprintf(w, "  data after the backlog: %s\n", b.check)
+		fmt.Fprintf(w, "  steady load: %s tx at %.0f tps, pgbench latency average %s\n", thousands(l.txns), l.tps, l.latency)
+		fmt.Fprintf(w, "  replay_lag: %d non-NULL samples (%d NULL, left out), %d distinct values; p50 %s, p99 %s, max %s ms\n",
+			len(l.samples), l.nulls, l.distinct, ms(l.quantile(0.5)), ms(l.quantile(0.99)), ms(l.quantile(1)))
+		fmt.Fprintf(w, "  caught up %v after the load ended (replay_lsn and confirmed_flush_lsn)\n", l.caughtUp.Round(time.Millisecond))
+		fmt.Fprintf(w, "  data after the load: %s\n", l.check)
+		for _, n := range res.notes {
+			fmt.Fprintf(w, "  %s\n", n)
+		}
+	}
+
+	var server serverInfo
+	for _, res := range r.results {
+		server = res.server
+	}
+	fmt.Fprintf(w, "\nmachine: %d CPUs (%s), %s\n", runtime.NumCPU(), cpuModel(), server.version)
+	fmt.Fprintf(w, "settings (every cluster): %s\n", strings.Join(server.settings, ", "))
+	fmt.Fprintf(w, "pgbench -i -s %d; pgbench_history given hid bigserial PRIMARY KEY on both nodes; both nodes VACUUM (FREEZE, ANALYZE) + CHECKPOINT before the timed phases\n", o.scale)
+	fmt.Fprint(w, `how it was measured (the same way for both, on the primary, each on a fresh pair):
+  backlog: pgbench -N -c 4 -j 2 with the applier stopped; the target is pg_current_wal_lsn() after it;
+    the clock starts when the daemon is started (pgswitch) or ALTER SUBSCRIPTION ... ENABLE is issued (native)
+    and stops when pg_stat_replication.replay_lsn of the walsender holding the slot (the applied position
+    the consumer reports) reaches the target, polled every 10 ms; tps = backlog transactions / that time.
+  replay lag: pg_stat_replication.replay_lag of the walsender holding the slot (pgswitch_node_b for pgswitch,
+    bench_sub for native), sampled every 100 ms while pgbench -N -R runs; NULL samples are left out.
+    PostgreSQL 15's walsender times at most one transaction per second for logical replication, so the
+    samples repeat: "distinct values" says how many measurements they hold.
+  both appliers commit with synchronous_commit = off (pgswitch's default; the subscription's default).
+  pgswitch: only the standby's daemon runs (as in the integration tests); its data came from pgswitch init's copy.
+  native: both nodes loaded by pgbench -i (deterministic), subscription with copy_data = false.
+`)
+}
+
+// ms formats milliseconds.
+func ms(v float64) string {
+	if math.IsNaN(v) {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.1f", v)
+}
+
+// thousands formats n with commas: 12,345.
+func thousands(n int) string {
+	if n < 0 {
+		return "-" + thousands(-n)
+	}
+	s := fmt.Sprint(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
+
+// cpuModel is the first model name in /proc/cpuinfo.
+func cpuModel() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return "unknown CPU"
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown CPU"
+}
