@@ -13,16 +13,21 @@ all: build
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/pgswitch ./cmd/pgswitch
 
+# Test clusters live in TESTTMP: tmpfs when the machine has one, because
+# creating a cluster is ~1,000 small files (about 1 s each on disk, 0.2 s
+# on tmpfs).
+TESTTMP ?= $(shell test -d /dev/shm -a -w /dev/shm && echo /dev/shm || echo /tmp)
+
 # Unit tests, fuzz seed corpora and the integration suite against real
 # PostgreSQL clusters (and network namespaces when run as root).
 test: deps
-	$(GO) test -count=1 -timeout 30m ./...
+	TMPDIR=$(TESTTMP) $(GO) test -count=1 -timeout 30m ./...
 
 unit:
 	$(GO) test -count=1 -short ./internal/... ./sql/...
 
 integration: deps
-	$(GO) test -count=1 -timeout 30m -v ./integration/...
+	TMPDIR=$(TESTTMP) $(GO) test -count=1 -timeout 30m -v ./integration/...
 
 # Throughput and lag beside PostgreSQL's native logical replication, on the
 # same clusters in the same run.

@@ -121,6 +121,7 @@ func sampleLag(ctx context.Context, conn *pgx.Conn, slot string, res *lagResult)
 		default:
 			res.samples = append(res.samples, *ms)
 			if *ms != last {
+				progress("DEBUG lag %.1f", *ms)
 				res.distinct++
 				last = *ms
 			}
