@@ -75,7 +75,11 @@ func (d *Daemon) noteStep(from handshake.State, rec state.Record, ev handshake.E
 	defer s.mu.Unlock()
 	now := time.Now()
 	if s.cur == nil || s.cur.ID != rec.SwitchID {
-		s.cur = &api.Switchover{ID: rec.SwitchID, Started: now, Outcome: "running"}
+		s.cur = &api.Switchover{ID: rec.SwitchID, Started: now, Outcome: "running",
+			From: d.cfg.Peer.Name, To: d.cfg.Node.Name}
+		if from == handshake.Active {
+			s.cur.From, s.cur.To = d.cfg.Node.Name, d.cfg.Peer.Name
+		}
 		s.last = now
 	}
 	st := api.Step{Node: d.cfg.Node.Name, State: string(rec.State), At: now, Took: now.Sub(s.last), Detail: string(ev.Kind)}

@@ -497,11 +497,14 @@ func (l *loop) publish() {
 	if primary > applied {
 		lagBytes = int64(primary - applied)
 	}
+	// Behind means received changes wait to be applied (not merely to be
+	// flushed locally).
+	behind := l.txn != nil || len(l.sess.pending) > 0 || l.backlog() > 0
 	l.a.update(func(s *Status) {
 		s.ReceivedLSN, s.AppliedLSN, s.FlushedLSN, s.PrimaryLSN = l.received, applied, l.flushed, primary
 		s.LagBytes = lagBytes
 		s.LagSeconds = 0
-		if !l.caughtUp() && !s.LastCommit.IsZero() {
+		if behind && !s.LastCommit.IsZero() {
 			s.LagSeconds = time.Since(s.LastCommit).Seconds()
 		}
 	})
