@@ -145,3 +145,54 @@ func TestMissingSlotIsANamedFault(t *testing.T) {
 		t.Errorf("/standby answers %d with a missing slot, want 503", code)
 	}
 }
+
+// A table missing on the standby, and a value the standby cannot store, are
+// named faults; the applier retries and recovers when the schema is fixed,
+// with nothing lost or applied twice.
+func TestApplyFaultsAreNamed(t *testing.T) {
+	p := newPair(t, harness.Options{Schema: counterSchema + `CREATE TABLE typed (id int PRIMARY KEY, v text);`, Seed: counterSeed})
+	ctx := ctxFor(t, 3*time.Minute)
+	a, b := p.Nodes[0], p.Nodes[1]
+	must(t, p.Init(ctx))
+	must(t, p.StartDaemon(ctx, b))
+	waitFault := func(reason, detail string) {
+		t.Helper()
+		pgtest.Eventually(t, 30*time.Second, "the "+reason+" fault", func() (bool, error) {
+			st, err := p.Status(ctx, b)
+			if err != nil {
+				return false, err
+			}
+			for _, f := range st.Faults {
+				if f.Reason == reason && strings.Contains(f.Detail, detail) {
+					return true, nil
+				}
+			}
+			return false, nil
+		})
+	}
+
+	// A table created on the primary only: FOR ALL TABLES publishes it.
+	must(t, a.Cluster.Exec(ctx, harness.DB, "CREATE TABLE newer (id int PRIMARY KEY); INSERT INTO newer VALUES (1)"))
+	waitFault("missing_table", "public.newer")
+	_, metrics := httpGet(t, b.APIURL()+"/metrics", "")
+	if !strings.Contains(metrics, `pgswitch_fault{node="node-b",reason="missing_table"} 1`) {
+		t.Errorf("metrics do not show the missing_table fault")
+	}
+	must(t, b.Cluster.Exec(ctx, harness.DB, "BEGIN READ WRITE; CREATE TABLE newer (id int PRIMARY KEY); COMMIT"))
+	must(t, p.WaitCaughtUp(ctx, a, b))
+	must(t, p.SameData(ctx, "newer"))
+
+	// A column whose type differs: the text cannot be stored.
+	must(t, b.Cluster.Exec(ctx, harness.DB, "BEGIN READ WRITE; ALTER TABLE typed ALTER COLUMN v TYPE int USING v::int; COMMIT"))
+	must(t, a.Cluster.Exec(ctx, harness.DB, "INSERT INTO typed VALUES (1, 'not a number')"))
+	waitFault("cannot_apply_value", "public.typed")
+	must(t, b.Cluster.Exec(ctx, harness.DB, "BEGIN READ WRITE; ALTER TABLE typed ALTER COLUMN v TYPE text; COMMIT"))
+	must(t, counterLoad(ctx, t, a, 2, 100))
+	must(t, p.WaitCaughtUp(ctx, a, b))
+	must(t, p.SameData(ctx, "typed", "counters", "events", "newer"))
+	st, err := p.Status(ctx, b)
+	must(t, err)
+	if len(st.Faults) != 0 {
+		t.Fatalf("faults remain after the schema was fixed: %+v", st.Faults)
+	}
+}

@@ -180,7 +180,7 @@ func (d *Daemon) actFence(ctx context.Context) (handshake.Event, bool) {
 	if err != nil {
 		return handshake.Event{Kind: handshake.EvFailed, SwitchID: id, Reason: "marker: " + err.Error()}, true
 	}
-	d.log.Info().Str("switch_id", id).Int("terminated", rep.Terminated).Int("rounds", rep.Rounds).
+	d.logger().Info().Str("switch_id", id).Int("terminated", rep.Terminated).Int("rounds", rep.Rounds).
 		Dur("connect", rep.Connect).Dur("fence_sql", rep.Statement).Dur("fence", rep.Took).
 		Dur("marker", time.Since(markerStart)).Str("lsn", lsn.String()).Msg("fenced; switch marker written")
 	return handshake.Event{Kind: handshake.EvFenced, SwitchID: id, FenceLSN: lsn.String()}, true
@@ -231,7 +231,7 @@ func (d *Daemon) actSendAbort(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	if err := d.peer().Do(ctx, http.MethodPost, "/v1/peer/abort", api.PeerAbort{From: d.cfg.Node.Name, SwitchID: rec.SwitchID, Epoch: rec.Epoch}, nil); err != nil {
-		d.log.Warn().Err(err).Str("switch_id", rec.SwitchID).Msg("could not tell the peer that the switchover is abandoned")
+		d.logger().Warn().Err(err).Str("switch_id", rec.SwitchID).Msg("could not tell the peer that the switchover is abandoned")
 	}
 }
 
@@ -249,7 +249,7 @@ func (d *Daemon) actUnfence(ctx context.Context, writable bool) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	d.log.Error().Err(err).Bool("writable", writable).Msg("could not lift the fence; will keep trying")
+	d.logger().Error().Err(err).Bool("writable", writable).Msg("could not lift the fence; will keep trying")
 }
 
 // actSwitchOut: stop the service program and release the VIP.
@@ -258,7 +258,7 @@ func (d *Daemon) actSwitchOut(ctx context.Context) (handshake.Event, bool) {
 	// Anyone who slipped in since the fence is ended now.
 	tctx, cancel := context.WithTimeout(ctx, d.cfg.Switchover.StepTimeout)
 	if _, err := d.localDB().TerminateClients(tctx); err != nil {
-		d.log.Warn().Err(err).Msg("ending client sessions before switching out")
+		d.logger().Warn().Err(err).Msg("ending client sessions before switching out")
 	}
 	cancel()
 	if err := d.stopService(ctx); err != nil {
@@ -284,7 +284,7 @@ func (d *Daemon) actSendSwitchOut(ctx context.Context) (handshake.Event, bool) {
 	if err == nil && ans.State == string(handshake.Active) {
 		return handshake.Event{Kind: handshake.EvPeerActive, SwitchID: rec.SwitchID, Epoch: ans.Epoch, ReverseLSN: ans.ReverseLSN}, true
 	}
-	d.log.Warn().Err(err).Str("switch_id", rec.SwitchID).Msg("no clear answer to SWITCH_OUT; asking the peer what it did")
+	d.logger().Warn().Err(err).Str("switch_id", rec.SwitchID).Msg("no clear answer to SWITCH_OUT; asking the peer what it did")
 	return d.actQueryPeer(ctx)
 }
 
@@ -330,10 +330,10 @@ func (d *Daemon) actQueryPeer(ctx context.Context) (handshake.Event, bool) {
 // actResume: the VIP and the service again (an aborted switch-out).
 func (d *Daemon) actResume(ctx context.Context) {
 	if err := d.bindVIP(ctx); err != nil {
-		d.log.Error().Err(err).Msg("binding the VIP again")
+		d.logger().Error().Err(err).Msg("binding the VIP again")
 	}
 	if err := d.startService(ctx); err != nil {
-		d.log.Error().Err(err).Msg("starting the service again")
+		d.logger().Error().Err(err).Msg("starting the service again")
 	}
 }
 
@@ -346,7 +346,7 @@ func (d *Daemon) actFollow(ctx context.Context) {
 	d.mu.Unlock()
 	from, err := parseLSN(rec.ReverseLSN)
 	if err != nil {
-		d.log.Error().Err(err).Msg("reverse slot position")
+		d.logger().Error().Err(err).Msg("reverse slot position")
 	}
 	for attempt := 0; ; attempt++ {
 		fctx, cancel := context.WithTimeout(ctx, d.cfg.Switchover.StepTimeout)
@@ -364,11 +364,11 @@ func (d *Daemon) actFollow(ctx context.Context) {
 		time.Sleep(250 * time.Millisecond)
 	}
 	if err != nil {
-		d.log.Error().Err(err).Msg("preparing to follow the new active")
+		d.logger().Error().Err(err).Msg("preparing to follow the new active")
 		return
 	}
 	d.refreshDB(ctx)
-	d.log.Info().Str("lsn", rec.ReverseLSN).Str("slot", d.cfg.SlotName()).Msg("following the new active from the reverse slot")
+	d.logger().Info().Str("lsn", rec.ReverseLSN).Str("slot", d.cfg.SlotName()).Msg("following the new active from the reverse slot")
 }
 
 func (d *Daemon) switchID() string {

@@ -19,7 +19,6 @@ import (
 	"github.com/pgswitch/pgswitch/internal/handshake"
 	"github.com/pgswitch/pgswitch/internal/netbind"
 	"github.com/pgswitch/pgswitch/internal/replication"
-	"github.com/pgswitch/pgswitch/internal/service"
 	"github.com/pgswitch/pgswitch/internal/state"
 )
 
@@ -33,8 +32,7 @@ type Daemon struct {
 	store *state.Store
 	sec   *api.Security
 
-	vip    *netbind.VIP
-	runner *service.Runner
+	vip *netbind.VIP
 
 	mu       sync.Mutex
 	rec      state.Record
@@ -44,6 +42,7 @@ type Daemon struct {
 	faultAt  time.Time // when the current local fault was first seen
 
 	vipHeld  atomic.Bool
+	swlog    atomic.Pointer[zerolog.Logger]
 	dbKick   chan struct{}
 	switches switchLog
 
@@ -92,10 +91,10 @@ func New(cfg *config.Config, log zerolog.Logger) (*Daemon, error) {
 		return nil, err
 	}
 	d := &Daemon{cfg: cfg, log: log, store: store, sec: sec, rec: rec, vip: vip,
-		runner:   &service.Runner{Timeout: cfg.Service.Timeout, Log: log},
 		dbKick:   make(chan struct{}, 1),
 		ctx:      context.Background(),
 		registry: prometheus.NewRegistry()}
+	d.setLogger(rec)
 	d.registry.MustRegister(newCollector(d))
 	return d, nil
 }

@@ -47,6 +47,7 @@ func (d *Daemon) stepLocked(ev handshake.Event) ([]handshake.Action, handshake.S
 		return nil, "", fmt.Errorf("persisting %s: %w", next.State, err)
 	}
 	d.rec = rec
+	d.setLogger(rec)
 	d.noteStep(prev.State, rec, ev)
 	d.log.Info().Str("from", string(prev.State)).Str("state", string(rec.State)).Uint64("epoch", rec.Epoch).
 		Str("switch_id", rec.SwitchID).Str("event", string(ev.Kind)).Str("reason", ev.Reason).
@@ -172,7 +173,7 @@ func (d *Daemon) perform(ctx context.Context, a handshake.Action) (handshake.Eve
 		// The reconcile loop runs the applier; replies and the catch-up
 		// wait belong to the request handlers that fed the event.
 	default:
-		d.log.Error().Str("action", string(a)).Msg("unknown handshake action")
+		d.logger().Error().Str("action", string(a)).Msg("unknown handshake action")
 	}
 	return handshake.Event{}, false
 }

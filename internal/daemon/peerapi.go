@@ -177,4 +177,3 @@ func PromoteStream(ctx context.Context, c *api.Client, req api.PromoteRequest, e
 	}
 	return api.PromoteResult{}, broke(errors.New("the promote stream ended without a result"))
 }
-

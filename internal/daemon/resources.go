@@ -2,14 +2,18 @@ package daemon
 
 import (
 	"context"
+
 	"fmt"
+	"github.com/rs/zerolog"
 	"time"
 
 	"github.com/pgswitch/pgswitch/internal/api"
 	"github.com/pgswitch/pgswitch/internal/dbrole"
 	"github.com/pgswitch/pgswitch/internal/handshake"
 	"github.com/pgswitch/pgswitch/internal/pgutil"
+	"github.com/pgswitch/pgswitch/internal/service"
 	"github.com/pgswitch/pgswitch/internal/setup"
+	"github.com/pgswitch/pgswitch/internal/state"
 )
 
 func (d *Daemon) localDB() *dbrole.DB {
@@ -55,7 +59,7 @@ func (d *Daemon) bindVIP(ctx context.Context) error {
 				return
 			}
 			if err := d.vip.Announce(d.ctx); err != nil {
-				d.log.Warn().Err(err).Str("vip", d.vip.Address()).Int("burst", i+1).Msg("announcing the VIP")
+				d.logger().Warn().Err(err).Str("vip", d.vip.Address()).Int("burst", i+1).Msg("announcing the VIP")
 			}
 		}
 	}()
@@ -85,7 +89,8 @@ func (d *Daemon) runService(ctx context.Context, what string, argv []string) err
 	if len(argv) == 0 {
 		return nil
 	}
-	if err := d.runner.Run(ctx, what, argv); err != nil {
+	runner := service.Runner{Timeout: d.cfg.Service.Timeout, Log: *d.logger()}
+	if err := runner.Run(ctx, what, argv); err != nil {
 		return fmt.Errorf("service.%s: %w", what, err)
 	}
 	return nil
@@ -104,14 +109,14 @@ func (d *Daemon) reconcileResources(ctx context.Context) {
 			switch {
 			case held && (st == handshake.Standby || st == handshake.Fenced || st == handshake.Fault ||
 				st == handshake.AgreeSwitch || st == handshake.SwitchingOut):
-				d.log.Warn().Str("vip", d.vip.Address()).Str("state", string(st)).Msg("releasing a VIP this node must not hold")
+				d.logger().Warn().Str("vip", d.vip.Address()).Str("state", string(st)).Msg("releasing a VIP this node must not hold")
 				if err := d.releaseVIP(ctx); err != nil {
-					d.log.Error().Err(err).Msg("releasing the VIP")
+					d.logger().Error().Err(err).Msg("releasing the VIP")
 				}
 			case !held && st == handshake.Active:
-				d.log.Warn().Str("vip", d.vip.Address()).Msg("the active node lacks the VIP: binding it")
+				d.logger().Warn().Str("vip", d.vip.Address()).Msg("the active node lacks the VIP: binding it")
 				if err := d.bindVIP(ctx); err != nil {
-					d.log.Error().Err(err).Msg("binding the VIP")
+					d.logger().Error().Err(err).Msg("binding the VIP")
 				}
 			}
 		}
@@ -124,16 +129,16 @@ func (d *Daemon) reconcileResources(ctx context.Context) {
 	}
 	switch {
 	case st == handshake.Active && db.clientMode != "writable":
-		d.log.Warn().Str("client_mode", db.clientMode).Msg("the active node's database is not writable: lifting the fence")
+		d.logger().Warn().Str("client_mode", db.clientMode).Msg("the active node's database is not writable: lifting the fence")
 		d.actUnfence(ctx, true)
 	case (st == handshake.Standby || st == handshake.Fault) && db.clientMode == "writable":
-		d.log.Warn().Msg("the standby's database was writable for clients: making it read-only")
+		d.logger().Warn().Msg("the standby's database was writable for clients: making it read-only")
 		d.actUnfence(ctx, false)
 	case st == handshake.Fenced && db.clientMode != "fenced":
-		d.log.Warn().Str("client_mode", db.clientMode).Msg("a FENCED node's database was not fenced: fencing it again")
+		d.logger().Warn().Str("client_mode", db.clientMode).Msg("a FENCED node's database was not fenced: fencing it again")
 		fctx, cancel := context.WithTimeout(ctx, d.cfg.Switchover.StepTimeout)
 		if _, err := d.localDB().Fence(fctx); err != nil {
-			d.log.Error().Err(err).Msg("fencing again")
+			d.logger().Error().Err(err).Msg("fencing again")
 		}
 		cancel()
 	}
@@ -177,4 +182,24 @@ func (d *Daemon) ensurePublication(ctx context.Context) error {
 	}
 	defer conn.Close(context.Background())
 	return setup.EnsurePublication(ctx, conn, d.cfg.Replication.Publication, d.cfg.Replication.Tables)
+}
+
+// logger is the daemon's logger; during a switchover (and on a FENCED node)
+// every line carries the switch_id. It takes no lock.
+func (d *Daemon) logger() *zerolog.Logger {
+	if l := d.swlog.Load(); l != nil {
+		return l
+	}
+	return &d.log
+}
+
+// setLogger picks the logger for the state just entered (under d.mu).
+func (d *Daemon) setLogger(rec state.Record) {
+	switch rec.State {
+	case handshake.RequestingSwitch, handshake.SwitchingOut, handshake.AgreeSwitch, handshake.SwitchingIn, handshake.Fenced:
+		l := d.log.With().Str("switch_id", rec.SwitchID).Logger()
+		d.swlog.Store(&l)
+	default:
+		d.swlog.Store(nil)
+	}
 }

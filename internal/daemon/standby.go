@@ -152,7 +152,7 @@ func (d *Daemon) actSwitchIn(ctx context.Context) (handshake.Event, bool) {
 	id := d.switchID()
 	lsn, err := d.switchIn(ctx)
 	if err != nil {
-		d.log.Error().Err(err).Str("switch_id", id).Msg("switching in failed; retrying")
+		d.logger().Error().Err(err).Str("switch_id", id).Msg("switching in failed; retrying")
 		select {
 		case <-ctx.Done():
 			return handshake.Event{}, false
@@ -169,14 +169,14 @@ func (d *Daemon) switchIn(ctx context.Context) (replication.LSN, error) {
 		sctx, cancel := context.WithTimeout(ctx, d.cfg.Switchover.StepTimeout)
 		defer cancel()
 		err := f(sctx)
-		d.log.Info().Str("step", what).Dur("took", time.Since(start)).Err(err).Str("switch_id", d.switchID()).Msg("switch-in step")
+		d.logger().Info().Str("step", what).Dur("took", time.Since(start)).Err(err).Str("switch_id", d.switchID()).Msg("switch-in step")
 		return err
 	}
 	d.stopApplier()
 	if err := timed("copy_sequences", func(c context.Context) error {
 		seqs, err := d.localDB().CopySequences(c, d.peerDB())
 		if err == nil {
-			d.log.Info().Int("sequences", len(seqs)).Msg("sequences carried over from the old active")
+			d.logger().Info().Int("sequences", len(seqs)).Msg("sequences carried over from the old active")
 		}
 		return err
 	}); err != nil {
