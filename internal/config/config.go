@@ -5,94 +5,99 @@ import (
 	"time"
 )
 
-// Config is the whole configuration.
+// Config is the whole configuration. Its keys, their defaults and their
+// environment variables are listed in keys.go.
 type Config struct {
-	Node        NodeConfig        `mapstructure:"node"`
-	Peer        PeerConfig        `mapstructure:"peer"`
-	Postgres    PostgresConfig    `mapstructure:"postgres"`
-	Replication ReplicationConfig `mapstructure:"replication"`
-	VIP         VIPConfig         `mapstructure:"vip"`
-	Service     ServiceConfig     `mapstructure:"service"`
-	Switchover  SwitchoverConfig  `mapstructure:"switchover"`
-	Security    SecurityConfig    `mapstructure:"security"`
-	Log         LogConfig         `mapstructure:"log"`
+	Node        NodeConfig
+	Peer        PeerConfig
+	Postgres    PostgresConfig
+	Replication ReplicationConfig
+	VIP         VIPConfig
+	Service     ServiceConfig
+	Switchover  SwitchoverConfig
+	Security    SecurityConfig
+	Log         LogConfig
 }
 
-// NodeConfig is this node.
+// NodeConfig is this node (section node).
 type NodeConfig struct {
-	Name      string `mapstructure:"name"`
-	APIListen string `mapstructure:"api_listen"`
-	StateDir  string `mapstructure:"state_dir"`
+	Name      string // unique name, [a-z0-9_-]{1,40}
+	APIListen string // host:port of this daemon's HTTP API
+	StateDir  string // directory of the node's durable state file
 }
 
-// PeerConfig is the other node.
+// PeerConfig is the other node (section peer).
 type PeerConfig struct {
-	Name   string `mapstructure:"name"`
-	APIURL string `mapstructure:"api_url"`
+	Name   string // the peer's node.name
+	APIURL string // http(s)://host:port of the peer's API
 }
 
-// PostgresConfig holds the two databases.
+// PostgresConfig holds the two databases (section postgres).
 type PostgresConfig struct {
-	DSN     string `mapstructure:"dsn"`
-	PeerDSN string `mapstructure:"peer_dsn"`
+	DSN     string // this node's database
+	PeerDSN string // the peer's database
 }
 
-// ReplicationConfig says what is replicated and how.
+// ReplicationConfig says what is replicated and how (section replication).
 type ReplicationConfig struct {
-	Publication string   `mapstructure:"publication"`
-	Tables      []string `mapstructure:"tables"`
-	Synchronous bool     `mapstructure:"synchronous"`
+	Publication string   // publication name on both nodes
+	Tables      []string // "table" or "schema.table"; empty: FOR ALL TABLES
+	Synchronous bool     // commit every applied transaction durably
 }
 
-// VIPConfig is the virtual IP.
+// VIPConfig is the virtual IP that follows the active node (section vip).
 type VIPConfig struct {
-	Address      string        `mapstructure:"address"`
-	Interface    string        `mapstructure:"interface"`
-	GARPCount    int           `mapstructure:"garp_count"`
-	GARPInterval time.Duration `mapstructure:"garp_interval"`
+	Address      string        // CIDR, IPv4 or IPv6; empty: no VIP
+	Interface    string        // interface the address is added to
+	GARPCount    int           // announcements sent on takeover
+	GARPInterval time.Duration // pause between announcements
 }
 
-// ServiceConfig is the operator's service program.
+// ServiceConfig is the operator's service program (section service). Each
+// command is an argv run without a shell; an empty one runs nothing.
 type ServiceConfig struct {
-	Start   []string      `mapstructure:"start"`
-	Stop    []string      `mapstructure:"stop"`
-	Check   []string      `mapstructure:"check"`
-	Timeout time.Duration `mapstructure:"timeout"`
+	Start   []string
+	Stop    []string
+	Check   []string
+	Timeout time.Duration // longest any one command may run
 }
 
-// SwitchoverConfig bounds a switchover.
+// SwitchoverConfig bounds a planned switchover (section switchover).
 type SwitchoverConfig struct {
-	MaxLagBytes    int64         `mapstructure:"max_lag_bytes"`
-	CatchupTimeout time.Duration `mapstructure:"catchup_timeout"`
-	StepTimeout    time.Duration `mapstructure:"step_timeout"`
+	MaxLagBytes    int64         // refuse to start while further behind
+	CatchupTimeout time.Duration // for the standby to catch up once fenced
+	StepTimeout    time.Duration // for each step of the handshake
 }
 
-// SecurityConfig authenticates the API and the peer channel.
+// SecurityConfig authenticates the API and the channel between the nodes
+// (section security): a bearer token, mutual TLS, or both.
 type SecurityConfig struct {
-	TokenFile string `mapstructure:"token_file"`
-	TLSCert   string `mapstructure:"tls_cert"`
-	TLSKey    string `mapstructure:"tls_key"`
-	TLSCA     string `mapstructure:"tls_ca"`
+	TokenFile string
+	TLSCert   string
+	TLSKey    string
+	TLSCA     string
 }
 
-// LogConfig is the log's level and format.
+// LogConfig is the log's level and format (section log).
 type LogConfig struct {
-	Level  string `mapstructure:"level"`
-	Format string `mapstructure:"format"`
+	Level  string // debug, info, warn or error
+	Format string // json or console
 }
 
-// mapped turns a node name into the part of an SQL name it becomes.
-func mapped(name string) string { return strings.ReplaceAll(name, "-", "_") }
+// sqlName turns a node name into the part of an SQL name it becomes.
+func sqlName(node string) string { return strings.ReplaceAll(node, "-", "_") }
 
-// SlotName is the slot on the peer that this node streams from.
-func (c *Config) SlotName() string { return "pgswitch_" + mapped(c.Node.Name) }
+// SlotName is the replication slot on the peer's database that this node
+// streams from.
+func (c *Config) SlotName() string { return "pgswitch_" + sqlName(c.Node.Name) }
 
-// PeerSlotName is the slot on this node's database for the peer.
-func (c *Config) PeerSlotName() string { return "pgswitch_" + mapped(c.Peer.Name) }
+// PeerSlotName is the replication slot on this node's database that the
+// peer streams from (the peer's SlotName).
+func (c *Config) PeerSlotName() string { return "pgswitch_" + sqlName(c.Peer.Name) }
 
 // OriginName is the replication origin on this node's database that tracks
 // what was applied from the peer.
-func (c *Config) OriginName() string { return "pgswitch_from_" + mapped(c.Peer.Name) }
+func (c *Config) OriginName() string { return "pgswitch_from_" + sqlName(c.Peer.Name) }
 
-// ApplicationName is the application_name of this node's sessions.
-func (c *Config) ApplicationName() string { return "pgswitch_" + mapped(c.Node.Name) }
+// ApplicationName is the application_name of this node's applier.
+func (c *Config) ApplicationName() string { return "pgswitch_" + sqlName(c.Node.Name) }

@@ -1,70 +1,164 @@
 package config
 
-import "time"
-
-// key is one configuration key with its default. Adding a key is one line
-// here plus the field in Config.
-type key struct {
-	name string // section.key
-	def  any
-	kind kind
-}
-
-type kind int
-
-const (
-	kString kind = iota
-	kStrings
-	kBool
-	kInt
-	kDuration
+import (
+	"strings"
+	"time"
 )
 
+// key is one configuration key.
+type key struct {
+	name string // "section.key", lowercase
+	// def is the default, written as in the environment ("200ms", "3", a
+	// list as words); "" is the zero value.
+	def string
+	// keepZero marks a key whose zero value is a setting of its own (no
+	// announcements, no lag allowed): Validate leaves it alone instead of
+	// filling in the default.
+	keepZero bool
+	// field points into c at the key's value: *string, *[]string, *bool,
+	// *int, *int64 or *time.Duration.
+	field func(c *Config) any
+}
+
+// keys is every configuration key, in the order of the example file. Adding
+// a key is one line here (and its field in Config): the file's sections, the
+// PGSWITCH_ variable, the default, decoding and Redacted follow from it.
 var keys = []key{
-	{"node.name", "", kString},
-	{"node.api_listen", "", kString},
-	{"node.state_dir", "/var/lib/pgswitch", kString},
-	{"peer.name", "", kString},
-	{"peer.api_url", "", kString},
-	{"postgres.dsn", "", kString},
-	{"postgres.peer_dsn", "", kString},
-	{"replication.publication", "pgswitch", kString},
-	{"replication.tables", []string{}, kStrings},
-	{"replication.synchronous", false, kBool},
-	{"vip.address", "", kString},
-	{"vip.interface", "", kString},
-	{"vip.garp_count", 3, kInt},
-	{"vip.garp_interval", 200 * time.Millisecond, kDuration},
-	{"service.start", []string{}, kStrings},
-	{"service.stop", []string{}, kStrings},
-	{"service.check", []string{}, kStrings},
-	{"service.timeout", 10 * time.Second, kDuration},
-	{"switchover.max_lag_bytes", int64(16777216), kInt},
-	{"switchover.catchup_timeout", 30 * time.Second, kDuration},
-	{"switchover.step_timeout", 10 * time.Second, kDuration},
-	{"security.token_file", "", kString},
-	{"security.tls_cert", "", kString},
-	{"security.tls_key", "", kString},
-	{"security.tls_ca", "", kString},
-	{"log.level", "info", kString},
-	{"log.format", "json", kString},
+	{name: "node.name", field: func(c *Config) any { return &c.Node.Name }},
+	{name: "node.api_listen", field: func(c *Config) any { return &c.Node.APIListen }},
+	{name: "node.state_dir", def: "/var/lib/pgswitch", field: func(c *Config) any { return &c.Node.StateDir }},
+
+	{name: "peer.name", field: func(c *Config) any { return &c.Peer.Name }},
+	{name: "peer.api_url", field: func(c *Config) any { return &c.Peer.APIURL }},
+
+	{name: "postgres.dsn", field: func(c *Config) any { return &c.Postgres.DSN }},
+	{name: "postgres.peer_dsn", field: func(c *Config) any { return &c.Postgres.PeerDSN }},
+
+	{name: "replication.publication", def: "pgswitch", field: func(c *Config) any { return &c.Replication.Publication }},
+	{name: "replication.tables", field: func(c *Config) any { return &c.Replication.Tables }},
+	{name: "replication.synchronous", field: func(c *Config) any { return &c.Replication.Synchronous }},
+
+	{name: "vip.address", field: func(c *Config) any { return &c.VIP.Address }},
+	{name: "vip.interface", field: func(c *Config) any { return &c.VIP.Interface }},
+	{name: "vip.garp_count", def: "3", keepZero: true, field: func(c *Config) any { return &c.VIP.GARPCount }},
+	{name: "vip.garp_interval", def: "200ms", keepZero: true, field: func(c *Config) any { return &c.VIP.GARPInterval }},
+
+	{name: "service.start", field: func(c *Config) any { return &c.Service.Start }},
+	{name: "service.stop", field: func(c *Config) any { return &c.Service.Stop }},
+	{name: "service.check", field: func(c *Config) any { return &c.Service.Check }},
+	{name: "service.timeout", def: "10s", field: func(c *Config) any { return &c.Service.Timeout }},
+
+	{name: "switchover.max_lag_bytes", def: "16777216", keepZero: true, field: func(c *Config) any { return &c.Switchover.MaxLagBytes }},
+	{name: "switchover.catchup_timeout", def: "30s", field: func(c *Config) any { return &c.Switchover.CatchupTimeout }},
+	{name: "switchover.step_timeout", def: "10s", field: func(c *Config) any { return &c.Switchover.StepTimeout }},
+
+	{name: "security.token_file", field: func(c *Config) any { return &c.Security.TokenFile }},
+	{name: "security.tls_cert", field: func(c *Config) any { return &c.Security.TLSCert }},
+	{name: "security.tls_key", field: func(c *Config) any { return &c.Security.TLSKey }},
+	{name: "security.tls_ca", field: func(c *Config) any { return &c.Security.TLSCA }},
+
+	{name: "log.level", def: "info", field: func(c *Config) any { return &c.Log.Level }},
+	{name: "log.format", def: "json", field: func(c *Config) any { return &c.Log.Format }},
 }
 
-// sections are the top-level keys.
-func sections() map[string]bool {
-	s := map[string]bool{}
-	for _, k := range keys {
-		sec, _, _ := cut(k.name)
-		s[sec] = true
-	}
-	return s
-}
+// envPrefix starts every environment variable that configures pgswitch.
+const envPrefix = "PGSWITCH_"
 
-func cut(name string) (string, string, bool) {
-	for i := 0; i < len(name); i++ {
-		if name[i] == '.' {
-			return name[:i], name[i+1:], true
+// Indexes of keys, built once.
+var (
+	keyByName = map[string]*key{}
+	keyByEnv  = map[string]*key{}
+	sections  []string // in the order of keys
+)
+
+func init() {
+	for i := range keys {
+		k := &keys[i]
+		keyByName[k.name] = k
+		keyByEnv[k.env()] = k
+		if sec := k.section(); !isSection(sec) {
+			sections = append(sections, sec)
 		}
 	}
-	return name, "", false
+}
+
+// section is the first part of the key's name.
+func (k *key) section() string { sec, _, _ := strings.Cut(k.name, "."); return sec }
+
+// short is the key's name within its section.
+func (k *key) short() string { _, s, _ := strings.Cut(k.name, "."); return s }
+
+// env is the environment variable that overrides the key:
+// node.api_listen is PGSWITCH_NODE_API_LISTEN.
+func (k *key) env() string {
+	return envPrefix + strings.ToUpper(strings.ReplaceAll(k.name, ".", "_"))
+}
+
+// isList says whether the key holds a list.
+func (k *key) isList() bool {
+	_, ok := k.field(&Config{}).(*[]string)
+	return ok
+}
+
+func isSection(name string) bool {
+	for _, s := range sections {
+		if s == name {
+			return true
+		}
+	}
+	return false
+}
+
+// isZero says whether the key's value in c is its type's zero value.
+func (k *key) isZero(c *Config) bool {
+	switch p := k.field(c).(type) {
+	case *string:
+		return *p == ""
+	case *[]string:
+		return len(*p) == 0
+	case *bool:
+		return !*p
+	case *int:
+		return *p == 0
+	case *int64:
+		return *p == 0
+	case *time.Duration:
+		return *p == 0
+	}
+	panic("config: key " + k.name + " has a field of an unsupported type")
+}
+
+// setDefault stores the key's default in c.
+func (k *key) setDefault(c *Config) {
+	if k.def == "" {
+		k.setZero(c)
+		return
+	}
+	r := raw{text: k.def}
+	if k.isList() {
+		r = listRaw(strings.Fields(k.def), "")
+	}
+	if err := k.decode(c, r); err != nil {
+		panic("config: the default of " + k.name + " does not decode: " + err.Error())
+	}
+}
+
+// setZero stores the zero value of the key's type in c.
+func (k *key) setZero(c *Config) {
+	switch p := k.field(c).(type) {
+	case *string:
+		*p = ""
+	case *[]string:
+		*p = nil
+	case *bool:
+		*p = false
+	case *int:
+		*p = 0
+	case *int64:
+		*p = 0
+	case *time.Duration:
+		*p = 0
+	default:
+		panic("config: key " + k.name + " has a field of an unsupported type")
+	}
 }

@@ -3,7 +3,6 @@ package config
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"net/url"
@@ -11,185 +10,226 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/rs/zerolog"
-
-	"github.com/pgswitch/pgswitch/internal/pgutil"
 )
 
 var (
 	nodeNameRE = regexp.MustCompile(`^[a-z0-9_-]{1,40}$`)
 	identRE    = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
+	hostnameRE = regexp.MustCompile(`^[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?(\.[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?)*\.?$`)
 )
 
-// Validate checks every key and names each problem; all problems are
-// returned together (errors.Join of *Error).
+// Validate fills in defaults and checks every key. A default replaces a
+// zero value only where zero is no setting of its own (an empty log.level
+// becomes info; a vip.garp_count of 0 stays 0), so a Config built in code
+// needs only the keys without defaults. Every problem is reported: the error
+// is an errors.Join of *Error, each naming its key.
 func (c *Config) Validate() error {
+	c.fillDefaults()
 	var errs []error
-	bad := func(key, format string, args ...any) {
-		errs = append(errs, &Error{Key: key, Msg: fmt.Sprintf(format, args...)})
-	}
-	for key, name := range map[string]string{"node.name": c.Node.Name, "peer.name": c.Peer.Name} {
-		if !nodeNameRE.MatchString(name) {
-			bad(key, "%q must be 1-40 characters of a-z, 0-9, _ and -", name)
-		}
-	}
-	if c.Node.Name != "" && c.Node.Name == c.Peer.Name {
-		bad("peer.name", "must differ from node.name (%q)", c.Node.Name)
-	} else if c.Node.Name != "" && mapped(c.Node.Name) == mapped(c.Peer.Name) {
-		bad("peer.name", "%q and node.name %q give the same slot name %s", c.Peer.Name, c.Node.Name, c.SlotName())
-	}
-	if host, port, err := net.SplitHostPort(c.Node.APIListen); err != nil {
-		bad("node.api_listen", "must be host:port, not %q", c.Node.APIListen)
-	} else if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		bad("node.api_listen", "port %q is not 1-65535", port)
-	} else if host != "" && net.ParseIP(host) == nil && strings.ContainsAny(host, " /") {
-		bad("node.api_listen", "host %q is not an address or name", host)
-	}
-	if c.Node.StateDir == "" {
-		bad("node.state_dir", "must not be empty")
-	}
-	if u, err := url.Parse(c.Peer.APIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Port() == "" {
-		bad("peer.api_url", "must be an http:// or https:// URL with host and port, not %q", c.Peer.APIURL)
-	}
-	for key, dsn := range map[string]string{"postgres.dsn": c.Postgres.DSN, "postgres.peer_dsn": c.Postgres.PeerDSN} {
-		if strings.TrimSpace(dsn) == "" {
-			bad(key, "must not be empty")
-			continue
-		}
-		if _, err := pgconn.ParseConfig(dsn); err != nil {
-			bad(key, "%q is not a valid connection string", RedactDSN(dsn))
-		}
-	}
-	if !identRE.MatchString(c.Replication.Publication) {
-		bad("replication.publication", "%q must be a lowercase SQL identifier", c.Replication.Publication)
-	}
-	seen := map[string]bool{}
-	for _, t := range c.Replication.Tables {
-		parts := strings.Split(t, ".")
-		ok := len(parts) <= 2
-		for _, p := range parts {
-			ok = ok && identRE.MatchString(p)
-		}
-		if !ok {
-			bad("replication.tables", "%q must be table or schema.table in lowercase identifiers", t)
-		}
-		if seen[t] {
-			bad("replication.tables", "%q is listed twice", t)
-		}
-		seen[t] = true
-	}
-	if c.VIP.Address != "" {
-		if _, err := netip.ParsePrefix(c.VIP.Address); err != nil {
-			bad("vip.address", "%q must be an address with prefix length, like 10.0.0.100/24", c.VIP.Address)
-		}
-		if c.VIP.Interface == "" {
-			bad("vip.interface", "must be set when vip.address is")
-		}
-	}
-	if c.VIP.GARPCount < 0 || c.VIP.GARPCount > 100 {
-		bad("vip.garp_count", "must be 0-100, not %d", c.VIP.GARPCount)
-	}
-	if c.VIP.GARPInterval < 0 || c.VIP.GARPInterval > 10*time.Second {
-		bad("vip.garp_interval", "must be 0-10s, not %s", c.VIP.GARPInterval)
-	}
-	for key, argv := range map[string][]string{"service.start": c.Service.Start, "service.stop": c.Service.Stop, "service.check": c.Service.Check} {
-		if len(argv) > 0 && strings.TrimSpace(argv[0]) == "" {
-			bad(key, "the program (first element) must not be empty")
-		}
-	}
-	if c.Service.Timeout <= 0 {
-		bad("service.timeout", "must be positive")
-	}
-	if c.Switchover.MaxLagBytes < 0 {
-		bad("switchover.max_lag_bytes", "must not be negative")
-	}
-	if c.Switchover.CatchupTimeout <= 0 {
-		bad("switchover.catchup_timeout", "must be positive")
-	}
-	if c.Switchover.StepTimeout <= 0 {
-		bad("switchover.step_timeout", "must be positive")
-	}
-	s := c.Security
-	tlsSet := 0
-	for _, v := range []string{s.TLSCert, s.TLSKey, s.TLSCA} {
-		if v != "" {
-			tlsSet++
-		}
-	}
-	if tlsSet != 0 && tlsSet != 3 {
-		bad("security.tls_cert", "tls_cert, tls_key and tls_ca must be set together")
-	}
-	if s.TokenFile == "" && tlsSet != 3 {
-		bad("security.token_file", "set a token file or mutual TLS: the /v1 API must be authenticated")
-	}
-	if _, err := ParseLevel(c.Log.Level); err != nil {
-		bad("log.level", "%q must be debug, info, warn or error", c.Log.Level)
-	}
-	if c.Log.Format != "json" && c.Log.Format != "console" {
-		bad("log.format", "%q must be json or console", c.Log.Format)
+	for _, p := range c.check() {
+		errs = append(errs, p)
 	}
 	return errors.Join(errs...)
 }
 
-// ParseLevel reads a log level.
-func ParseLevel(s string) (zerolog.Level, error) {
-	switch s {
-	case "debug":
-		return zerolog.DebugLevel, nil
-	case "info":
-		return zerolog.InfoLevel, nil
-	case "warn":
-		return zerolog.WarnLevel, nil
-	case "error":
-		return zerolog.ErrorLevel, nil
+// fillDefaults stores the default of every key that is zero in c and whose
+// zero is not a setting of its own.
+func (c *Config) fillDefaults() {
+	for i := range keys {
+		if k := &keys[i]; k.def != "" && !k.keepZero && k.isZero(c) {
+			k.setDefault(c)
+		}
 	}
-	return zerolog.NoLevel, fmt.Errorf("unknown log level %q", s)
 }
 
-// Logger builds the logger: JSON or console to w, at log.level, with the
-// node's name on every line.
-func (c *Config) Logger(w io.Writer) zerolog.Logger {
-	if c.Log.Format == "console" {
-		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.RFC3339Nano}
+// problems collects what check finds.
+type problems []*Error
+
+func (ps *problems) add(key, format string, args ...any) {
+	*ps = append(*ps, &Error{Key: key, Msg: fmt.Sprintf(format, args...)})
+}
+
+// check returns a problem for every invalid value in c, in the order of the
+// keys; it changes nothing.
+func (c *Config) check() []*Error {
+	var ps problems
+	c.checkNames(&ps)
+	checkListen(&ps, "node.api_listen", c.Node.APIListen)
+	if c.Node.StateDir == "" {
+		ps.add("node.state_dir", "must not be empty")
 	}
-	lvl, err := ParseLevel(c.Log.Level)
+	checkURL(&ps, "peer.api_url", c.Peer.APIURL)
+	checkDSN(&ps, "postgres.dsn", c.Postgres.DSN)
+	checkDSN(&ps, "postgres.peer_dsn", c.Postgres.PeerDSN)
+	c.checkReplication(&ps)
+	c.checkVIP(&ps)
+	c.checkService(&ps)
+	c.checkSwitchover(&ps)
+	c.checkSecurity(&ps)
+	c.checkLog(&ps)
+	return ps
+}
+
+func (c *Config) checkNames(ps *problems) {
+	for _, n := range []struct{ key, name string }{{"node.name", c.Node.Name}, {"peer.name", c.Peer.Name}} {
+		if !nodeNameRE.MatchString(n.name) {
+			ps.add(n.key, "%s must be 1 to 40 characters of a-z, 0-9, _ and -", quoteValue(n.name))
+		}
+	}
+	switch {
+	case c.Node.Name == "" || c.Peer.Name == "":
+	case c.Node.Name == c.Peer.Name:
+		ps.add("peer.name", "must differ from node.name (both are %q)", c.Node.Name)
+	case sqlName(c.Node.Name) == sqlName(c.Peer.Name):
+		ps.add("peer.name", "%q and node.name %q give the same slot name %s ('-' becomes '_')",
+			c.Peer.Name, c.Node.Name, c.SlotName())
+	}
+}
+
+// checkListen checks a host:port to listen on; the host may be empty (every
+// address), an IP address or a name.
+func checkListen(ps *problems, key, addr string) {
+	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		lvl = zerolog.InfoLevel
+		ps.add(key, "must be host:port, like 10.0.0.11:7480, not %s", quoteValue(addr))
+		return
 	}
-	return zerolog.New(w).Level(lvl).With().Timestamp().Str("node", c.Node.Name).Logger()
+	if !validPort(port) {
+		ps.add(key, "port %s is not a number from 1 to 65535", quoteValue(port))
+	}
+	if host != "" && !validHost(host) {
+		ps.add(key, "host %s is not an IP address or a host name", quoteValue(host))
+	}
 }
 
-// RedactDSN masks a password in a key=value or URL connection string.
-func RedactDSN(dsn string) string { return pgutil.Redact(dsn) }
-
-// Redacted renders the configuration with passwords masked.
-func (c *Config) Redacted() string {
-	r := *c
-	r.Postgres.DSN = RedactDSN(c.Postgres.DSN)
-	r.Postgres.PeerDSN = RedactDSN(c.Postgres.PeerDSN)
-	var b strings.Builder
-	for _, k := range keys {
-		fmt.Fprintf(&b, "%s: %v\n", k.name, value(&r, k.name))
+// checkURL checks the peer's API URL: http(s)://host:port, optionally with a
+// path, without credentials, query or fragment.
+func checkURL(ps *problems, key, s string) {
+	u, err := url.Parse(s)
+	switch {
+	case err != nil || u.Opaque != "" || (u.Scheme != "http" && u.Scheme != "https"):
+		ps.add(key, "must be an http:// or https:// URL with host and port, like https://10.0.0.12:7480, not %s", quoteValue(s))
+	case u.User != nil:
+		ps.add(key, "must not hold credentials (the API uses security.token_file or mutual TLS)")
+	case u.Hostname() == "" || !validHost(u.Hostname()):
+		ps.add(key, "%s has no valid host", quoteValue(s))
+	case !validPort(u.Port()):
+		ps.add(key, "%s needs a port from 1 to 65535, like https://10.0.0.12:7480", quoteValue(s))
+	case u.RawQuery != "" || u.Fragment != "" || u.ForceQuery:
+		ps.add(key, "%s must not have a query or fragment", quoteValue(s))
 	}
-	return b.String()
 }
 
-func value(c *Config, name string) any {
-	switch p := field(c, name).(type) {
-	case *string:
-		return *p
-	case *[]string:
-		return *p
-	case *bool:
-		return *p
-	case *int:
-		return *p
-	case *int64:
-		return *p
-	case *time.Duration:
-		return *p
+func validPort(s string) bool {
+	n, err := strconv.Atoi(s)
+	return err == nil && n >= 1 && n <= 65535 && s == strconv.Itoa(n)
+}
+
+func validHost(h string) bool {
+	if _, err := netip.ParseAddr(h); err == nil {
+		return true
 	}
-	return nil
+	return len(h) <= 253 && hostnameRE.MatchString(h)
+}
+
+func (c *Config) checkReplication(ps *problems) {
+	if !identRE.MatchString(c.Replication.Publication) {
+		ps.add("replication.publication", "%s must be a lowercase SQL identifier (a-z, 0-9 and _, at most 63, not starting with a digit)",
+			quoteValue(c.Replication.Publication))
+	}
+	seen := map[string]string{}
+	for _, t := range c.Replication.Tables {
+		schema, table, qualified := strings.Cut(t, ".")
+		if !qualified {
+			schema, table = "public", t
+		}
+		if !identRE.MatchString(schema) || !identRE.MatchString(table) {
+			ps.add("replication.tables", "%s must be table or schema.table, each a lowercase SQL identifier", quoteValue(t))
+			continue
+		}
+		full := schema + "." + table
+		if first, dup := seen[full]; dup {
+			ps.add("replication.tables", "%s is listed twice (also as %q)", quoteValue(t), first)
+			continue
+		}
+		seen[full] = t
+	}
+}
+
+func (c *Config) checkVIP(ps *problems) {
+	v := c.VIP
+	if v.Address != "" {
+		if _, err := netip.ParsePrefix(v.Address); err != nil {
+			ps.add("vip.address", "%s must be an address with its prefix length, like 10.0.0.100/24 or fd00::100/64", quoteValue(v.Address))
+		}
+		if v.Interface == "" {
+			ps.add("vip.interface", "must be set when vip.address is")
+		}
+	}
+	if v.Interface != "" && (len(v.Interface) > 15 || strings.ContainsAny(v.Interface, "/ \t\n\r\f\v\x00") || v.Interface == "." || v.Interface == "..") {
+		ps.add("vip.interface", "%s is not a network interface name", quoteValue(v.Interface))
+	}
+	if v.GARPCount < 0 || v.GARPCount > 100 {
+		ps.add("vip.garp_count", "must be from 0 to 100, not %d", v.GARPCount)
+	}
+	if v.GARPInterval < 0 || v.GARPInterval > 10*time.Second {
+		ps.add("vip.garp_interval", "must be from 0 to 10s, not %s", v.GARPInterval)
+	}
+}
+
+func (c *Config) checkService(ps *problems) {
+	for _, cmd := range []struct {
+		key  string
+		argv []string
+	}{{"service.start", c.Service.Start}, {"service.stop", c.Service.Stop}, {"service.check", c.Service.Check}} {
+		if len(cmd.argv) > 0 && strings.TrimSpace(cmd.argv[0]) == "" {
+			ps.add(cmd.key, "the program (the first item) must not be empty")
+		}
+	}
+	if c.Service.Timeout <= 0 {
+		ps.add("service.timeout", "must be more than 0, not %s", c.Service.Timeout)
+	}
+}
+
+func (c *Config) checkSwitchover(ps *problems) {
+	s := c.Switchover
+	if s.MaxLagBytes < 0 {
+		ps.add("switchover.max_lag_bytes", "must not be negative, not %d", s.MaxLagBytes)
+	}
+	if s.CatchupTimeout <= 0 {
+		ps.add("switchover.catchup_timeout", "must be more than 0, not %s", s.CatchupTimeout)
+	}
+	if s.StepTimeout <= 0 {
+		ps.add("switchover.step_timeout", "must be more than 0, not %s", s.StepTimeout)
+	}
+}
+
+func (c *Config) checkSecurity(ps *problems) {
+	s := c.Security
+	tls := []struct{ key, val string }{{"security.tls_cert", s.TLSCert}, {"security.tls_key", s.TLSKey}, {"security.tls_ca", s.TLSCA}}
+	var set, unset []string
+	for _, t := range tls {
+		if t.val != "" {
+			set = append(set, t.key)
+		} else {
+			unset = append(unset, t.key)
+		}
+	}
+	if len(set) > 0 {
+		for _, key := range unset {
+			ps.add(key, "must be set with %s: mutual TLS needs tls_cert, tls_key and tls_ca", strings.Join(set, " and "))
+		}
+	}
+	if s.TokenFile == "" && len(set) == 0 {
+		ps.add("security.token_file", "must be set unless tls_cert, tls_key and tls_ca are: the API must be authenticated")
+	}
+}
+
+func (c *Config) checkLog(ps *problems) {
+	if _, err := ParseLevel(c.Log.Level); err != nil {
+		ps.add("log.level", "%s must be debug, info, warn or error", quoteValue(c.Log.Level))
+	}
+	if c.Log.Format != "json" && c.Log.Format != "console" {
+		ps.add("log.format", "%s must be json or console", quoteValue(c.Log.Format))
+	}
 }

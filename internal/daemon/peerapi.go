@@ -35,10 +35,8 @@ func (d *Daemon) routes(s *api.Server) {
 func jsonHandler[In, Out any](f func(context.Context, In) (Out, error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var in In
-		dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&in); err != nil {
-			api.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": "malformed message: " + err.Error()})
+		if err := api.Decode(r.Body, &in); err != nil {
+			api.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
 			return
 		}
 		out, err := f(r.Context(), in)
@@ -61,10 +59,8 @@ func jsonHandler[In, Out any](f func(context.Context, In) (Out, error)) http.Han
 func (d *Daemon) httpPromote(w http.ResponseWriter, r *http.Request) {
 	var req api.PromoteRequest
 	if r.ContentLength != 0 {
-		dec := json.NewDecoder(io.LimitReader(r.Body, 1<<16))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&req); err != nil {
-			api.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": "malformed request: " + err.Error()})
+		if err := api.Decode(r.Body, &req); err != nil {
+			api.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
 			return
 		}
 	}

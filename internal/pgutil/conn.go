@@ -4,11 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pgswitch/pgswitch/internal/config"
 )
 
 // DefaultConnectTimeout bounds a connection attempt when the DSN sets none.
@@ -112,18 +113,9 @@ func Describe(dsn string) string {
 	return fmt.Sprintf("%s:%d/%s as %s", cfg.Host, cfg.Port, cfg.Database, cfg.User)
 }
 
-var (
-	kvPassword  = regexp.MustCompile(`(?i)(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)`)
-	urlPassword = regexp.MustCompile(`(://[^:/@\s]*:)([^@\s]*)(@)`)
-	qsPassword  = regexp.MustCompile(`(?i)([?&]password=)([^&\s]*)`)
-)
-
-// Redact masks a password in a key=value or URL connection string.
-func Redact(dsn string) string {
-	dsn = kvPassword.ReplaceAllString(dsn, "${1}xxxxx")
-	dsn = urlPassword.ReplaceAllString(dsn, "${1}xxxxx${3}")
-	return qsPassword.ReplaceAllString(dsn, "${1}xxxxx")
-}
+// Redact masks a password in a key=value or URL connection string (the
+// configuration package's implementation, which follows pgconn's parsing).
+func Redact(dsn string) string { return config.RedactDSN(dsn) }
 
 // Ident quotes an SQL identifier.
 func Ident(name string) string { return pgx.Identifier{name}.Sanitize() }

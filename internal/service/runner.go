@@ -1,139 +1,163 @@
 package service
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os/exec"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
 )
 
-// Runner runs the service program's commands.
+// DefaultTimeout bounds a command when Runner.Timeout is not set.
+const DefaultTimeout = 10 * time.Second
+
+// pipeGrace is how long Run keeps reading output after the command exited,
+// while a process it started in the background still holds the output open.
+const pipeGrace = 500 * time.Millisecond
+
+// Runner runs the commands of the operator's service program.
 type Runner struct {
-	Timeout time.Duration
-	Log     zerolog.Logger
+	Timeout time.Duration  // for each command; DefaultTimeout if not positive
+	Log     zerolog.Logger // receives the commands' output, line by line
 }
 
-// Error is a command that failed, timed out or could not start.
-type Error struct {
-	Argv     []string
-	ExitCode int // -1 when it did not exit normally
-	Output   string
-	TimedOut bool
-	Err      error
-}
-
-func (e *Error) Error() string {
-	what := fmt.Sprintf("%s exited with code %d", e.Argv[0], e.ExitCode)
-	switch {
-	case e.TimedOut:
-		what = fmt.Sprintf("%s did not finish in time (killed)", e.Argv[0])
-	case e.ExitCode == -1:
-		what = fmt.Sprintf("%s: %v", e.Argv[0], e.Err)
-	}
-	if out := strings.TrimSpace(e.Output); out != "" {
-		if i := strings.LastIndexByte(out, '\n'); i >= 0 {
-			out = out[i+1:]
-		}
-		what += ": " + out
-	}
-	return what
-}
-
-func (e *Error) Unwrap() error { return e.Err }
-
-const keepOutput = 4 << 10
-
-// Run executes argv (no shell; an empty argv succeeds at once) within
-// r.Timeout. Output lines go to the log; the whole process group is killed
-// on timeout.
+// Run executes argv: argv[0] is the program (looked up in PATH when it has
+// no slash), run without a shell, with no input, in its own process group.
+// An empty argv succeeds at once. what ("start", "stop" or "check") is
+// logged as the field "action".
+//
+// Every line the command writes is logged (fields "cmd" = argv[0],
+// "stream" = stdout or stderr, "line"), and the last 4 KiB are kept for the
+// error. When ctx ends or r.Timeout passes, the whole process group is
+// killed, so nothing the command started outlives it. A process the command
+// leaves running in the background after exiting successfully is left alone
+// (a start command may start a daemon); Run stops reading its output after
+// a short grace.
+//
+// A command that cannot start, exits non-zero, is killed by a signal or
+// times out is an *Error.
 func (r *Runner) Run(ctx context.Context, what string, argv []string) error {
 	if len(argv) == 0 {
 		return nil
 	}
 	timeout := r.Timeout
 	if timeout <= 0 {
-		timeout = 10 * time.Second
+		timeout = DefaultTimeout
 	}
+	log := r.Log.With().Str("action", what).Str("cmd", argv[0]).Logger()
+	out := newOutput(log)
+
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = time.Second
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return &Error{Argv: argv, ExitCode: -1, Err: err}
-	}
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		return &Error{Argv: argv, ExitCode: -1, Err: err}
-	}
-	log := r.Log.With().Str("action", what).Str("cmd", argv[0]).Logger()
+	cmd.Cancel = func() error { return killGroup(cmd) }
+	cmd.WaitDelay = pipeGrace
+	cmd.Stdout = out.stream("stdout")
+	cmd.Stderr = out.stream("stderr")
+
 	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		return &Error{Argv: argv, ExitCode: -1, Err: err}
-	}
-	tail := &tailBuffer{}
-	var wg sync.WaitGroup
-	for name, rd := range map[string]io.Reader{"stdout": stdout, "stderr": stderr} {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sc := bufio.NewScanner(rd)
-			sc.Buffer(make([]byte, 4096), 1<<20)
-			for sc.Scan() {
-				log.Info().Str("stream", name).Str("line", sc.Text()).Msg("service output")
-				tail.add(sc.Text())
-			}
-		}()
-	}
-	wg.Wait()
-	err = cmd.Wait()
+	log.Debug().Strs("argv", argv).Dur("timeout", timeout).Msg("running service command")
+	err := cmd.Run()
+	out.flush()
 	took := time.Since(start)
+
+	if errors.Is(err, exec.ErrWaitDelay) && cmd.ProcessState != nil && cmd.ProcessState.Success() {
+		log.Warn().Dur("took", took).Msg("service command exited, but a process it started keeps its output open; no longer reading it")
+		err = nil
+	}
 	if err == nil {
-		log.Info().Dur("took", took).Msg("service command done")
+		log.Info().Dur("took", took).Msg("service command succeeded")
 		return nil
 	}
-	e := &Error{Argv: argv, ExitCode: -1, Output: tail.String(), Err: err}
-	var exit *exec.ExitError
-	if errors.As(err, &exit) {
-		e.ExitCode = exit.ExitCode()
+
+	e := &Error{Argv: argv, ExitCode: -1, Output: out.tail(), Err: err}
+	if cmd.ProcessState != nil {
+		e.ExitCode = cmd.ProcessState.ExitCode()
 	}
-	if ctx.Err() == context.DeadlineExceeded {
-		e.TimedOut = true
+	if ctx.Err() != nil {
+		// Whatever the command was doing, it was killed for ctx.
+		e.Err = ctx.Err()
+		e.TimedOut = errors.Is(ctx.Err(), context.DeadlineExceeded)
+		if e.TimedOut {
+			e.Err = fmt.Errorf("no result within %s: %w", timeout, ctx.Err())
+		}
+		// The group leader may have exited before the deadline while the
+		// group lived on; make sure nothing of it is left.
+		_ = killGroup(cmd)
 	}
-	// Kill what is left of the group (a grandchild that kept running).
-	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-	log.Error().Dur("took", took).Int("exit_code", e.ExitCode).Bool("timed_out", e.TimedOut).Err(err).Msg("service command failed")
+	log.Error().Dur("took", took).Int("exit_code", e.ExitCode).Bool("timed_out", e.TimedOut).Err(e.Err).
+		Msg("service command failed")
 	return e
 }
 
-// tailBuffer keeps the last keepOutput bytes of output.
-type tailBuffer struct {
-	mu sync.Mutex
-	b  []byte
-}
-
-func (t *tailBuffer) add(line string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.b = append(t.b, line...)
-	t.b = append(t.b, '\n')
-	if len(t.b) > keepOutput {
-		t.b = t.b[len(t.b)-keepOutput:]
+// killGroup kills the command's whole process group.
+func killGroup(cmd *exec.Cmd) error {
+	if cmd.Process == nil {
+		return nil
 	}
+	err := syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	if errors.Is(err, syscall.ESRCH) {
+		return nil
+	}
+	return err
 }
 
-func (t *tailBuffer) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return string(t.b)
+// Error is a command that could not start, failed or timed out.
+type Error struct {
+	Argv     []string
+	ExitCode int    // the exit status; -1 if the command did not exit by itself
+	Output   string // the last 4 KiB of its output, stdout and stderr as they came
+	TimedOut bool   // killed because the timeout passed
+	Err      error  // the cause
+}
+
+// Error names the command, what went wrong and the last line of output.
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString("service command ")
+	b.WriteString(quoteArgv(e.Argv))
+	switch {
+	case e.TimedOut:
+		b.WriteString(" was killed: ")
+		b.WriteString(e.Err.Error())
+	case e.ExitCode > 0:
+		fmt.Fprintf(&b, " exited with status %d", e.ExitCode)
+	default:
+		b.WriteString(": ")
+		b.WriteString(e.Err.Error())
+	}
+	if last := lastLine(e.Output); last != "" {
+		b.WriteString(": ")
+		b.WriteString(last)
+	}
+	return b.String()
+}
+
+// Unwrap returns the cause.
+func (e *Error) Unwrap() error { return e.Err }
+
+// quoteArgv renders argv for a message, quoting the words that need it.
+func quoteArgv(argv []string) string {
+	words := make([]string, len(argv))
+	for i, a := range argv {
+		if a == "" || strings.ContainsFunc(a, func(r rune) bool { return r <= ' ' || r == '"' || r == '\'' || r == '\\' || r == 0x7f }) {
+			a = fmt.Sprintf("%q", a)
+		}
+		words[i] = a
+	}
+	return strings.Join(words, " ")
+}
+
+// lastLine is the last non-blank line of s.
+func lastLine(s string) string {
+	s = strings.TrimRight(s, " \t\r\n")
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		s = s[i+1:]
+	}
+	return strings.TrimSpace(s)
 }
