@@ -15,6 +15,8 @@ type Config struct {
 	VIP         VIPConfig
 	Service     ServiceConfig
 	Switchover  SwitchoverConfig
+	Supervision SupervisionConfig
+	Failover    FailoverConfig
 	Security    SecurityConfig
 	Log         LogConfig
 }
@@ -42,7 +44,10 @@ type PostgresConfig struct {
 type ReplicationConfig struct {
 	Publication string   // publication name on both nodes
 	Tables      []string // "table" or "schema.table"; empty: FOR ALL TABLES
-	Synchronous bool     // commit every applied transaction durably
+	Synchronous bool     // commits on the active wait for the standby's flush
+	// SyncDegradeAfter: how long the active waits for a vanished standby
+	// before it stops waiting (a loud fault); 0 is strict: it never stops.
+	SyncDegradeAfter time.Duration
 }
 
 // VIPConfig is the virtual IP that follows the active node (section vip).
@@ -67,6 +72,23 @@ type SwitchoverConfig struct {
 	MaxLagBytes    int64         // refuse to start while further behind
 	CatchupTimeout time.Duration // for the standby to catch up once fenced
 	StepTimeout    time.Duration // for each step of the handshake
+}
+
+// SupervisionConfig paces the daemon's health checks (section
+// supervision).
+type SupervisionConfig struct {
+	Interval             time.Duration // local checks: database, applier, disk
+	FaultGrace           time.Duration // a fault must last this long to count
+	ServiceCheckInterval time.Duration // how often service.check runs
+	ServiceCheckFailures int           // consecutive failures that make a fault
+	DiskMinFreePercent   int           // below this the disk is a fault (0: off)
+	DiskPath             string        // "" : the database's data directory
+}
+
+// FailoverConfig is the fault-initiated switchover (section failover).
+type FailoverConfig struct {
+	Auto  bool          // the active starts a switchover itself on a fault
+	After time.Duration // how long the active's fault must last first
 }
 
 // SecurityConfig authenticates the API and the channel between the nodes

@@ -37,6 +37,7 @@ var keys = []key{
 	{name: "replication.publication", def: "pgswitch", field: func(c *Config) any { return &c.Replication.Publication }},
 	{name: "replication.tables", field: func(c *Config) any { return &c.Replication.Tables }},
 	{name: "replication.synchronous", field: func(c *Config) any { return &c.Replication.Synchronous }},
+	{name: "replication.sync_degrade_after", def: "10s", keepZero: true, field: func(c *Config) any { return &c.Replication.SyncDegradeAfter }},
 
 	{name: "vip.address", field: func(c *Config) any { return &c.VIP.Address }},
 	{name: "vip.interface", field: func(c *Config) any { return &c.VIP.Interface }},
@@ -51,6 +52,16 @@ var keys = []key{
 	{name: "switchover.max_lag_bytes", def: "16777216", keepZero: true, field: func(c *Config) any { return &c.Switchover.MaxLagBytes }},
 	{name: "switchover.catchup_timeout", def: "30s", field: func(c *Config) any { return &c.Switchover.CatchupTimeout }},
 	{name: "switchover.step_timeout", def: "10s", field: func(c *Config) any { return &c.Switchover.StepTimeout }},
+
+	{name: "supervision.interval", def: "1s", field: func(c *Config) any { return &c.Supervision.Interval }},
+	{name: "supervision.fault_grace", def: "5s", keepZero: true, field: func(c *Config) any { return &c.Supervision.FaultGrace }},
+	{name: "supervision.service_check_interval", def: "5s", field: func(c *Config) any { return &c.Supervision.ServiceCheckInterval }},
+	{name: "supervision.service_check_failures", def: "3", field: func(c *Config) any { return &c.Supervision.ServiceCheckFailures }},
+	{name: "supervision.disk_min_free_percent", def: "5", keepZero: true, field: func(c *Config) any { return &c.Supervision.DiskMinFreePercent }},
+	{name: "supervision.disk_path", field: func(c *Config) any { return &c.Supervision.DiskPath }},
+
+	{name: "failover.auto", field: func(c *Config) any { return &c.Failover.Auto }},
+	{name: "failover.after", def: "15s", field: func(c *Config) any { return &c.Failover.After }},
 
 	{name: "security.token_file", field: func(c *Config) any { return &c.Security.TokenFile }},
 	{name: "security.tls_cert", field: func(c *Config) any { return &c.Security.TLSCert }},

@@ -65,6 +65,7 @@ func (c *Config) check() []*Error {
 	c.checkVIP(&ps)
 	c.checkService(&ps)
 	c.checkSwitchover(&ps)
+	c.checkSupervision(&ps)
 	c.checkSecurity(&ps)
 	c.checkLog(&ps)
 	return ps
@@ -201,6 +202,30 @@ func (c *Config) checkSwitchover(ps *problems) {
 	}
 	if s.StepTimeout <= 0 {
 		ps.add("switchover.step_timeout", "must be more than 0, not %s", s.StepTimeout)
+	}
+}
+
+func (c *Config) checkSupervision(ps *problems) {
+	s := c.Supervision
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{{"supervision.interval", s.Interval}, {"supervision.service_check_interval", s.ServiceCheckInterval}, {"failover.after", c.Failover.After}} {
+		if d.v <= 0 || d.v > time.Hour {
+			ps.add(d.key, "must be more than 0 and at most 1h, not %s", d.v)
+		}
+	}
+	if s.FaultGrace < 0 || s.FaultGrace > time.Hour {
+		ps.add("supervision.fault_grace", "must be 0 to 1h, not %s", s.FaultGrace)
+	}
+	if s.ServiceCheckFailures < 1 || s.ServiceCheckFailures > 1000 {
+		ps.add("supervision.service_check_failures", "must be 1 to 1000, not %d", s.ServiceCheckFailures)
+	}
+	if s.DiskMinFreePercent < 0 || s.DiskMinFreePercent > 99 {
+		ps.add("supervision.disk_min_free_percent", "must be 0 to 99, not %d", s.DiskMinFreePercent)
+	}
+	if r := c.Replication.SyncDegradeAfter; r < 0 || r > time.Hour {
+		ps.add("replication.sync_degrade_after", "must be 0 (strict) to 1h, not %s", r)
 	}
 }
 
