@@ -106,10 +106,14 @@ func daemonCmd() *cobra.Command {
 				return err
 			}
 			daemon.Version = versionString()
-			d, err := daemon.New(cfg, cfg.Logger(cmd.ErrOrStderr()))
+			log, level := cfg.ReloadableLogger(cmd.ErrOrStderr())
+			d, err := daemon.New(cfg, log, level)
 			if err != nil {
 				return withCode(exitUsage, err)
 			}
+			path, _ := cmd.Flags().GetString("config")
+			stop := reloadOnHUP(cmd.Context(), path, d, log)
+			defer stop()
 			return withCode(exitRefused, d.Run(cmd.Context()))
 		},
 	}

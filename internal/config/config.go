@@ -121,5 +121,9 @@ func (c *Config) PeerSlotName() string { return "pgswitch_" + sqlName(c.Peer.Nam
 // what was applied from the peer.
 func (c *Config) OriginName() string { return "pgswitch_from_" + sqlName(c.Peer.Name) }
 
+// PeerApplicationName is the application_name of the peer's applier (its
+// walsender here): what synchronous_standby_names names.
+func (c *Config) PeerApplicationName() string { return "pgswitch_" + sqlName(c.Peer.Name) }
+
 // ApplicationName is the application_name of this node's applier.
 func (c *Config) ApplicationName() string { return "pgswitch_" + sqlName(c.Node.Name) }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -48,4 +49,33 @@ func isTerminal(w io.Writer) bool {
 	}
 	fi, err := f.Stat()
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// LevelVar is a log level that can change while loggers built on it are in
+// use (SIGHUP reloads log.level).
+type LevelVar struct{ v atomic.Int32 }
+
+// Set changes the level.
+func (l *LevelVar) Set(level zerolog.Level) { l.v.Store(int32(level)) }
+
+// Level is the current level.
+func (l *LevelVar) Level() zerolog.Level { return zerolog.Level(l.v.Load()) }
+
+// Run is a zerolog hook that discards events below the level.
+func (l *LevelVar) Run(e *zerolog.Event, level zerolog.Level, _ string) {
+	if level < l.Level() && level != zerolog.NoLevel {
+		e.Discard()
+	}
+}
+
+// ReloadableLogger is Logger whose level follows the returned LevelVar.
+func (c *Config) ReloadableLogger(w io.Writer) (zerolog.Logger, *LevelVar) {
+	lv := &LevelVar{}
+	level, err := ParseLevel(c.Log.Level)
+	if err != nil {
+		level = zerolog.InfoLevel
+	}
+	lv.Set(level)
+	l := c.Logger(w).Level(zerolog.TraceLevel).Hook(lv)
+	return l, lv
 }

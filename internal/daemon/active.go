@@ -20,7 +20,7 @@ import (
 func (d *Daemon) promote(ctx context.Context, dryRun bool, emit func(api.PromoteEvent)) api.PromoteResult {
 	start := time.Now()
 	res := func(outcome, reason string) api.PromoteResult {
-		r := api.PromoteResult{Outcome: outcome, Reason: reason, From: d.cfg.Node.Name, To: d.cfg.Peer.Name,
+		r := api.PromoteResult{Outcome: outcome, Reason: reason, From: d.conf().Node.Name, To: d.conf().Peer.Name,
 			TookMS: time.Since(start).Milliseconds(), Epoch: d.epoch()}
 		switch outcome {
 		case api.PromoteDone, api.PromoteDryRun:
@@ -38,7 +38,7 @@ func (d *Daemon) promote(ctx context.Context, dryRun bool, emit func(api.Promote
 	if err := d.preconditions(ctx); err != nil {
 		return res(api.PromoteRefused, err.Error())
 	}
-	emit(api.PromoteEvent{Message: fmt.Sprintf("preconditions hold: %s is a healthy, caught-up STANDBY", d.cfg.Peer.Name)})
+	emit(api.PromoteEvent{Message: fmt.Sprintf("preconditions hold: %s is a healthy, caught-up STANDBY", d.conf().Peer.Name)})
 	if dryRun {
 		return res(api.PromoteDryRun, "")
 	}
@@ -60,7 +60,7 @@ func (d *Daemon) promote(ctx context.Context, dryRun bool, emit func(api.Promote
 	case rec.State == handshake.Standby && rec.SwitchID == id:
 		return res(api.PromoteDone, "")
 	case rec.State == handshake.Fenced:
-		return res(api.PromoteFenced, fmt.Sprintf("%s is FENCED: %s; it stays fenced until %s confirms its role (pgswitch status)", d.cfg.Node.Name, rec.Reason, d.cfg.Peer.Name))
+		return res(api.PromoteFenced, fmt.Sprintf("%s is FENCED: %s; it stays fenced until %s confirms its role (pgswitch status)", d.conf().Node.Name, rec.Reason, d.conf().Peer.Name))
 	case rec.State == handshake.Active:
 		return res(api.PromoteAborted, rec.Reason)
 	default:
@@ -87,20 +87,20 @@ func (d *Daemon) preconditions(ctx context.Context) error {
 	rec, db := d.rec, d.db
 	d.mu.Unlock()
 	if rec.State != handshake.Active {
-		return fmt.Errorf("%s is %s, not ACTIVE", d.cfg.Node.Name, rec.State)
+		return fmt.Errorf("%s is %s, not ACTIVE", d.conf().Node.Name, rec.State)
 	}
 	if !db.fresh() || !db.reachable || db.clientMode != "writable" {
-		return fmt.Errorf("%s's database is not writable (%s %s)", d.cfg.Node.Name, db.clientMode, db.err)
+		return fmt.Errorf("%s's database is not writable (%s %s)", d.conf().Node.Name, db.clientMode, db.err)
 	}
-	qctx, cancel := context.WithTimeout(ctx, d.cfg.Switchover.StepTimeout)
+	qctx, cancel := context.WithTimeout(ctx, d.conf().Switchover.StepTimeout)
 	defer cancel()
 	peer, err := d.peer().Status(qctx)
 	if err != nil {
-		return fmt.Errorf("peer %s unreachable or not authenticated: %w", d.cfg.Peer.Name, err)
+		return fmt.Errorf("peer %s unreachable or not authenticated: %w", d.conf().Peer.Name, err)
 	}
 	var problems []string
-	if peer.Node != d.cfg.Peer.Name {
-		problems = append(problems, fmt.Sprintf("the daemon at %s is %q, not %q", d.cfg.Peer.APIURL, peer.Node, d.cfg.Peer.Name))
+	if peer.Node != d.conf().Peer.Name {
+		problems = append(problems, fmt.Sprintf("the daemon at %s is %q, not %q", d.conf().Peer.APIURL, peer.Node, d.conf().Peer.Name))
 	}
 	if peer.State != string(handshake.Standby) {
 		problems = append(problems, fmt.Sprintf("%s is %s, not STANDBY", peer.Node, peer.State))
@@ -113,8 +113,8 @@ func (d *Daemon) preconditions(ctx context.Context) error {
 	}
 	if r := peer.Replication; r == nil || !r.Streaming {
 		problems = append(problems, fmt.Sprintf("%s's applier is not streaming", peer.Node))
-	} else if r.LagBytes > d.cfg.Switchover.MaxLagBytes {
-		problems = append(problems, fmt.Sprintf("%s lags %d bytes, more than switchover.max_lag_bytes=%d", peer.Node, r.LagBytes, d.cfg.Switchover.MaxLagBytes))
+	} else if r.LagBytes > d.conf().Switchover.MaxLagBytes {
+		problems = append(problems, fmt.Sprintf("%s lags %d bytes, more than switchover.max_lag_bytes=%d", peer.Node, r.LagBytes, d.conf().Switchover.MaxLagBytes))
 	}
 	if len(problems) == 0 {
 		if drift, err := d.schemaDrift(qctx); err != nil {
@@ -131,17 +131,17 @@ func (d *Daemon) preconditions(ctx context.Context) error {
 
 // schemaDrift compares the replicated tables of both databases.
 func (d *Daemon) schemaDrift(ctx context.Context) ([]string, error) {
-	local, err := pgutil.Connect(ctx, d.cfg.Postgres.DSN, pgutil.Options{AppName: d.cfg.ApplicationName() + "_check"})
+	local, err := pgutil.Connect(ctx, d.conf().Postgres.DSN, pgutil.Options{AppName: d.conf().ApplicationName() + "_check"})
 	if err != nil {
 		return nil, fmt.Errorf("comparing schemas: %w", err)
 	}
 	defer local.Close(context.Background())
-	peer, err := pgutil.Connect(ctx, d.cfg.Postgres.PeerDSN, pgutil.Options{AppName: d.cfg.ApplicationName() + "_check"})
+	peer, err := pgutil.Connect(ctx, d.conf().Postgres.PeerDSN, pgutil.Options{AppName: d.conf().ApplicationName() + "_check"})
 	if err != nil {
 		return nil, fmt.Errorf("comparing schemas: %w", err)
 	}
 	defer peer.Close(context.Background())
-	tables, err := schema.Replicated(ctx, local, d.cfg.Replication.Publication, d.cfg.Replication.Tables)
+	tables, err := schema.Replicated(ctx, local, d.conf().Replication.Publication, d.conf().Replication.Tables)
 	if err != nil {
 		return nil, err
 	}
@@ -156,10 +156,10 @@ func (d *Daemon) schemaDrift(ctx context.Context) ([]string, error) {
 			return nil, err
 		}
 		if !ok {
-			out = append(out, fmt.Sprintf("schema drift: %s does not exist on %s", t, d.cfg.Peer.Name))
+			out = append(out, fmt.Sprintf("schema drift: %s does not exist on %s", t, d.conf().Peer.Name))
 			continue
 		}
-		for _, diff := range schema.Diff(a, b, d.cfg.Node.Name, d.cfg.Peer.Name) {
+		for _, diff := range schema.Diff(a, b, d.conf().Node.Name, d.conf().Peer.Name) {
 			out = append(out, "schema drift: "+diff)
 		}
 	}
@@ -169,7 +169,7 @@ func (d *Daemon) schemaDrift(ctx context.Context) ([]string, error) {
 // actFence: fence the database, end client sessions, write the marker.
 func (d *Daemon) actFence(ctx context.Context) (handshake.Event, bool) {
 	id := d.switchID()
-	ctx, cancel := context.WithTimeout(ctx, d.cfg.Switchover.StepTimeout)
+	ctx, cancel := context.WithTimeout(ctx, d.conf().Switchover.StepTimeout)
 	defer cancel()
 	rep, err := d.localDB().Fence(ctx)
 	if err != nil {
@@ -193,17 +193,17 @@ func (d *Daemon) actSendRequest(ctx context.Context) (handshake.Event, bool) {
 	d.mu.Lock()
 	rec := d.rec
 	d.mu.Unlock()
-	ctx, cancel := context.WithTimeout(ctx, d.cfg.Switchover.CatchupTimeout+d.cfg.Switchover.StepTimeout)
+	ctx, cancel := context.WithTimeout(ctx, d.conf().Switchover.CatchupTimeout+d.conf().Switchover.StepTimeout)
 	defer cancel()
 	var ans api.PeerAnswer
 	err := d.peer().Do(ctx, http.MethodPost, "/v1/peer/request",
-		api.PeerRequest{From: d.cfg.Node.Name, SwitchID: rec.SwitchID, Epoch: rec.Epoch, FenceLSN: rec.FenceLSN}, &ans)
+		api.PeerRequest{From: d.conf().Node.Name, SwitchID: rec.SwitchID, Epoch: rec.Epoch, FenceLSN: rec.FenceLSN}, &ans)
 	d.emitPeerSteps(ans.Steps)
 	switch {
 	case err != nil:
-		return handshake.Event{Kind: handshake.EvFailed, SwitchID: rec.SwitchID, Reason: fmt.Sprintf("asking %s: %v", d.cfg.Peer.Name, err)}, true
+		return handshake.Event{Kind: handshake.EvFailed, SwitchID: rec.SwitchID, Reason: fmt.Sprintf("asking %s: %v", d.conf().Peer.Name, err)}, true
 	case !ans.Agree:
-		return handshake.Event{Kind: handshake.EvPeerRefused, SwitchID: rec.SwitchID, Reason: fmt.Sprintf("%s refused: %s", d.cfg.Peer.Name, ans.Reason)}, true
+		return handshake.Event{Kind: handshake.EvPeerRefused, SwitchID: rec.SwitchID, Reason: fmt.Sprintf("%s refused: %s", d.conf().Peer.Name, ans.Reason)}, true
 	}
 	return handshake.Event{Kind: handshake.EvPeerAgreed, SwitchID: rec.SwitchID}, true
 }
@@ -230,7 +230,7 @@ func (d *Daemon) actSendAbort(ctx context.Context) {
 	d.mu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	if err := d.peer().Do(ctx, http.MethodPost, "/v1/peer/abort", api.PeerAbort{From: d.cfg.Node.Name, SwitchID: rec.SwitchID, Epoch: rec.Epoch}, nil); err != nil {
+	if err := d.peer().Do(ctx, http.MethodPost, "/v1/peer/abort", api.PeerAbort{From: d.conf().Node.Name, SwitchID: rec.SwitchID, Epoch: rec.Epoch}, nil); err != nil {
 		d.logger().Warn().Err(err).Str("switch_id", rec.SwitchID).Msg("could not tell the peer that the switchover is abandoned")
 	}
 }
@@ -240,7 +240,7 @@ func (d *Daemon) actSendAbort(ctx context.Context) {
 func (d *Daemon) actUnfence(ctx context.Context, writable bool) {
 	var err error
 	for i := 0; i < 5; i++ {
-		uctx, cancel := context.WithTimeout(ctx, d.cfg.Switchover.StepTimeout)
+		uctx, cancel := context.WithTimeout(ctx, d.conf().Switchover.StepTimeout)
 		err = d.localDB().Unfence(uctx, writable)
 		cancel()
 		if err == nil {
@@ -256,7 +256,7 @@ func (d *Daemon) actUnfence(ctx context.Context, writable bool) {
 func (d *Daemon) actSwitchOut(ctx context.Context) (handshake.Event, bool) {
 	id := d.switchID()
 	// Anyone who slipped in since the fence is ended now.
-	tctx, cancel := context.WithTimeout(ctx, d.cfg.Switchover.StepTimeout)
+	tctx, cancel := context.WithTimeout(ctx, d.conf().Switchover.StepTimeout)
 	if _, err := d.localDB().TerminateClients(tctx); err != nil {
 		d.logger().Warn().Err(err).Msg("ending client sessions before switching out")
 	}
@@ -279,7 +279,7 @@ func (d *Daemon) actSendSwitchOut(ctx context.Context) (handshake.Event, bool) {
 	sctx, cancel := context.WithTimeout(ctx, d.switchInBudget())
 	defer cancel()
 	var ans api.PeerActive
-	err := d.peer().Do(sctx, http.MethodPost, "/v1/peer/switch-out", api.PeerSwitchOut{From: d.cfg.Node.Name, SwitchID: rec.SwitchID, Epoch: rec.Epoch}, &ans)
+	err := d.peer().Do(sctx, http.MethodPost, "/v1/peer/switch-out", api.PeerSwitchOut{From: d.conf().Node.Name, SwitchID: rec.SwitchID, Epoch: rec.Epoch}, &ans)
 	d.emitPeerSteps(ans.Steps)
 	if err == nil && ans.State == string(handshake.Active) {
 		return handshake.Event{Kind: handshake.EvPeerActive, SwitchID: rec.SwitchID, Epoch: ans.Epoch, ReverseLSN: ans.ReverseLSN}, true
@@ -290,7 +290,7 @@ func (d *Daemon) actSendSwitchOut(ctx context.Context) (handshake.Event, bool) {
 
 // switchInBudget bounds how long the standby may take to switch in.
 func (d *Daemon) switchInBudget() time.Duration {
-	return 2*d.cfg.Switchover.StepTimeout + d.cfg.Service.Timeout
+	return 2*d.conf().Switchover.StepTimeout + d.conf().Service.Timeout
 }
 
 // actQueryPeer asks the peer what became of the switchover until it gives
@@ -304,7 +304,7 @@ func (d *Daemon) actQueryPeer(ctx context.Context) (handshake.Event, bool) {
 	for time.Now().Before(deadline) {
 		qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		var ans api.PeerResolution
-		err := d.peer().Do(qctx, http.MethodPost, "/v1/peer/resolve", api.PeerResolve{From: d.cfg.Node.Name, SwitchID: rec.SwitchID, Epoch: rec.Epoch}, &ans)
+		err := d.peer().Do(qctx, http.MethodPost, "/v1/peer/resolve", api.PeerResolve{From: d.conf().Node.Name, SwitchID: rec.SwitchID, Epoch: rec.Epoch}, &ans)
 		cancel()
 		switch {
 		case err != nil:
@@ -320,7 +320,7 @@ func (d *Daemon) actQueryPeer(ctx context.Context) (handshake.Event, bool) {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-	reason := fmt.Sprintf("cannot learn from %s whether it promoted", d.cfg.Peer.Name)
+	reason := fmt.Sprintf("cannot learn from %s whether it promoted", d.conf().Peer.Name)
 	if lastErr != nil {
 		reason += ": " + lastErr.Error()
 	}
@@ -349,13 +349,13 @@ func (d *Daemon) actFollow(ctx context.Context) {
 		d.logger().Error().Err(err).Msg("reverse slot position")
 	}
 	for attempt := 0; ; attempt++ {
-		fctx, cancel := context.WithTimeout(ctx, d.cfg.Switchover.StepTimeout)
+		fctx, cancel := context.WithTimeout(ctx, d.conf().Switchover.StepTimeout)
 		err = d.localDB().Unfence(fctx, false)
 		if err == nil {
-			err = d.localDB().DropSlot(fctx, d.cfg.PeerSlotName())
+			err = d.localDB().DropSlot(fctx, d.conf().PeerSlotName())
 		}
 		if err == nil && from != 0 {
-			err = d.localDB().Follow(fctx, d.cfg.OriginName(), from)
+			err = d.localDB().Follow(fctx, d.conf().OriginName(), from)
 		}
 		cancel()
 		if err == nil || attempt >= 20 || ctx.Err() != nil {
@@ -368,7 +368,7 @@ func (d *Daemon) actFollow(ctx context.Context) {
 		return
 	}
 	d.refreshDB(ctx)
-	d.logger().Info().Str("lsn", rec.ReverseLSN).Str("slot", d.cfg.SlotName()).Msg("following the new active from the reverse slot")
+	d.logger().Info().Str("lsn", rec.ReverseLSN).Str("slot", d.conf().SlotName()).Msg("following the new active from the reverse slot")
 }
 
 func (d *Daemon) switchID() string {

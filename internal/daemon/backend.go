@@ -37,7 +37,7 @@ func (d *Daemon) IsStandby(ctx context.Context) bool {
 		return false
 	}
 	s, ok := d.applierStatus()
-	return ok && s.Streaming && s.Fault == nil && s.LagBytes <= d.cfg.Switchover.MaxLagBytes
+	return ok && s.Streaming && s.Fault == nil && s.LagBytes <= d.conf().Switchover.MaxLagBytes
 }
 
 // Status is the /v1/status document.
@@ -46,7 +46,7 @@ func (d *Daemon) Status(ctx context.Context) api.Status {
 	rec, v, pv := d.rec, d.db, d.peerView
 	d.mu.Unlock()
 	st := api.Status{
-		Node: d.cfg.Node.Name, State: string(rec.State), Epoch: rec.Epoch, SwitchID: rec.SwitchID,
+		Node: d.conf().Node.Name, State: string(rec.State), Epoch: rec.Epoch, SwitchID: rec.SwitchID,
 		Reason: rec.Reason, Version: Version, Time: time.Now().UTC(), Faults: []api.Fault{},
 		Database: api.Database{Reachable: v.reachable, ClientMode: v.clientMode, Error: v.err},
 	}
@@ -61,19 +61,16 @@ func (d *Daemon) Status(ctx context.Context) api.Status {
 	if rec.State == handshake.Fault || rec.State == handshake.Fenced {
 		st.Faults = append(st.Faults, api.Fault{Reason: strings.ToLower(string(rec.State)), Detail: rec.Reason, Since: rec.UpdatedAt})
 	}
-	if !v.reachable {
-		st.Faults = append(st.Faults, api.Fault{Reason: "database_unreachable", Detail: v.err, Since: v.checkedAt})
-	}
+	st.Faults = append(st.Faults, d.faults.confirmed()...)
 	if a, ok := d.applierStatus(); ok {
 		r := &api.Replication{
-			Streaming: a.Streaming, Slot: d.cfg.SlotName(),
+			Streaming: a.Streaming, Slot: d.conf().SlotName(),
 			ReceivedLSN: a.ReceivedLSN.String(), ReplayedLSN: a.AppliedLSN.String(), FlushedLSN: a.FlushedLSN.String(),
 			PrimaryLSN: a.PrimaryLSN.String(), LagBytes: a.LagBytes, LagSeconds: a.LagSeconds,
 			AppliedTxns: a.AppliedTxns, AppliedChanges: a.AppliedChanges, AppliedBytes: a.AppliedBytes, Sessions: a.Sessions,
 		}
 		if a.Fault != nil {
 			r.Fault = a.Fault.Error()
-			st.Faults = append(st.Faults, api.Fault{Reason: string(a.Fault.Reason), Detail: a.Fault.Error(), Since: a.Updated})
 		}
 		st.Replication = r
 	}

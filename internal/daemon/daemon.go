@@ -27,7 +27,8 @@ var Version = "dev"
 
 // Daemon is one node's pgswitch.
 type Daemon struct {
-	cfg   *config.Config
+	cfg   atomic.Pointer[config.Config] // replaced on SIGHUP (reloadable keys only)
+	level *config.LevelVar
 	log   zerolog.Logger
 	store *state.Store
 	sec   *api.Security
@@ -39,7 +40,11 @@ type Daemon struct {
 	db       dbView
 	peerView api.PeerView
 	applier  *appRun
-	faultAt  time.Time // when the current local fault was first seen
+
+	faults      faultSet
+	lastAuto    time.Time // the last fault-initiated switchover (reconcile goroutine only)
+	autoRunning atomic.Bool
+	sync        syncState // reconcile goroutine only
 
 	vipHeld  atomic.Bool
 	swlog    atomic.Pointer[zerolog.Logger]
@@ -52,6 +57,7 @@ type Daemon struct {
 	wg  sync.WaitGroup
 
 	registry *prometheus.Registry
+	swm      *switchMetrics
 }
 
 // appRun is a running applier and how to stop it.
@@ -63,7 +69,7 @@ type appRun struct {
 
 // New prepares a daemon: reads the security material, takes the node's
 // lock and loads its state. It changes nothing.
-func New(cfg *config.Config, log zerolog.Logger) (*Daemon, error) {
+func New(cfg *config.Config, log zerolog.Logger, level *config.LevelVar) (*Daemon, error) {
 	sec, err := api.LoadSecurity(cfg.Security.TokenFile, cfg.Security.TLSCert, cfg.Security.TLSKey, cfg.Security.TLSCA)
 	if err != nil {
 		return nil, err
@@ -90,12 +96,14 @@ func New(cfg *config.Config, log zerolog.Logger) (*Daemon, error) {
 		store.Unlock()
 		return nil, err
 	}
-	d := &Daemon{cfg: cfg, log: log, store: store, sec: sec, rec: rec, vip: vip,
+	d := &Daemon{log: log, level: level, store: store, sec: sec, rec: rec, vip: vip,
 		dbKick:   make(chan struct{}, 1),
 		ctx:      context.Background(),
 		registry: prometheus.NewRegistry()}
+	d.cfg.Store(cfg)
 	d.setLogger(rec)
 	d.registry.MustRegister(newCollector(d))
+	d.swm = newSwitchMetrics(cfg.Node.Name, d.registry)
 	return d, nil
 }
 
@@ -104,9 +112,9 @@ func New(cfg *config.Config, log zerolog.Logger) (*Daemon, error) {
 // program and the database's role as they are.
 func (d *Daemon) Run(ctx context.Context) error {
 	defer d.store.Unlock()
-	ln, err := net.Listen("tcp", d.cfg.Node.APIListen)
+	ln, err := net.Listen("tcp", d.conf().Node.APIListen)
 	if err != nil {
-		return fmt.Errorf("node.api_listen %s: %w", d.cfg.Node.APIListen, err)
+		return fmt.Errorf("node.api_listen %s: %w", d.conf().Node.APIListen, err)
 	}
 	d.log.Info().Str("state", string(d.state())).Uint64("epoch", d.epoch()).Str("listen", ln.Addr().String()).
 		Str("version", Version).Msg("pgswitch daemon starting")
@@ -118,6 +126,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	g.Go(func() error { return srv.Serve(gctx, ln) })
 	g.Go(func() error { return d.watchDatabase(gctx) })
 	g.Go(func() error { return d.watchPeer(gctx) })
+	g.Go(func() error { return d.watchService(gctx) })
+	g.Go(func() error { return d.watchSlots(gctx) })
 	// Resume or abort an interrupted switchover by the failure rules.
 	if acts, err := d.step(handshake.Event{Kind: handshake.EvRestart}); err == nil {
 		d.wg.Add(1)
@@ -158,8 +168,9 @@ func (d *Daemon) reconcile(ctx context.Context) error {
 		case !follows && running && st != handshake.SwitchingIn:
 			d.stopApplier()
 		}
-		d.checkFaults(ctx)
+		d.supervise(ctx)
 		d.reconcileResources(ctx)
+		d.reconcileSync(ctx)
 		if st == handshake.Fenced && time.Since(lastQuery) > 2*time.Second {
 			lastQuery = time.Now()
 			if ev, ok := d.actQueryPeer(ctx); ok && ev.Kind != handshake.EvPeerUnreachable {
@@ -176,43 +187,15 @@ func (d *Daemon) reconcile(ctx context.Context) error {
 	}
 }
 
-// checkFaults moves a standby to FAULT when a local fault persists for a
-// few seconds, and back when it clears.
-func (d *Daemon) checkFaults(ctx context.Context) {
-	st := d.state()
-	if st != handshake.Standby && st != handshake.Fault {
-		return
-	}
-	reason := d.localFault(ctx)
-	d.mu.Lock()
-	if reason == "" {
-		d.faultAt = time.Time{}
-	} else if d.faultAt.IsZero() {
-		d.faultAt = time.Now()
-	}
-	since := d.faultAt
-	d.mu.Unlock()
-	switch {
-	case reason != "" && st == handshake.Standby && time.Since(since) >= faultGrace:
-		_, _ = d.step(handshake.Event{Kind: handshake.EvLocalFault, Reason: reason})
-	case reason == "" && st == handshake.Fault:
-		_, _ = d.step(handshake.Event{Kind: handshake.EvFaultCleared})
-	}
-}
-
-// faultGrace lets a reconnect or a restart of the primary pass without
-// declaring a fault.
-const faultGrace = 5 * time.Second
-
 func (d *Daemon) startApplier(ctx context.Context) {
 	a := replication.New(replication.Config{
-		LocalDSN:    d.cfg.Postgres.DSN,
-		PeerDSN:     d.cfg.Postgres.PeerDSN,
-		Slot:        d.cfg.SlotName(),
-		Publication: d.cfg.Replication.Publication,
-		Origin:      d.cfg.OriginName(),
-		AppName:     d.cfg.ApplicationName(),
-		Synchronous: d.cfg.Replication.Synchronous,
+		LocalDSN:    d.conf().Postgres.DSN,
+		PeerDSN:     d.conf().Postgres.PeerDSN,
+		Slot:        d.conf().SlotName(),
+		Publication: d.conf().Replication.Publication,
+		Origin:      d.conf().OriginName(),
+		AppName:     d.conf().ApplicationName(),
+		Synchronous: d.conf().Replication.Synchronous,
 	}, d.log)
 	actx, cancel := context.WithCancel(ctx)
 	run := &appRun{a: a, cancel: cancel, done: make(chan struct{})}

@@ -8,7 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgswitch/pgswitch/internal/api"
-
+	"github.com/pgswitch/pgswitch/internal/handshake"
 	"github.com/pgswitch/pgswitch/internal/pgutil"
 )
 
@@ -18,13 +18,18 @@ type dbView struct {
 	clientMode string
 	writeLSN   string
 	err        string
+	commitErr  string // the commit probe's error (the active only)
+	dataDir    string
 	checkedAt  time.Time
 }
 
 // fresh: the view is recent enough to answer probes with.
 func (v dbView) fresh() bool { return time.Since(v.checkedAt) < 5*time.Second }
 
-// watchDatabase refreshes dbView every second over one connection.
+// watchDatabase refreshes dbView every supervision.interval over one
+// connection. On the active it also commits a tiny transaction (an xid and
+// a commit record, nothing else; synchronous_commit = local), because a
+// database can answer queries and still be unable to commit.
 func (d *Daemon) watchDatabase(ctx context.Context) error {
 	var conn *pgx.Conn
 	defer func() {
@@ -32,13 +37,12 @@ func (d *Daemon) watchDatabase(ctx context.Context) error {
 			conn.Close(context.Background())
 		}
 	}()
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
+	var dataDir string
 	for {
-		v := dbView{checkedAt: time.Now()}
+		v := dbView{checkedAt: time.Now(), dataDir: dataDir}
 		qctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 		if conn == nil || conn.IsClosed() {
-			c, err := pgutil.Connect(qctx, d.cfg.Postgres.DSN, pgutil.Options{AppName: d.cfg.ApplicationName() + "_monitor"})
+			c, err := pgutil.Connect(qctx, d.conf().Postgres.DSN, pgutil.Options{AppName: d.conf().ApplicationName() + "_monitor", Writable: true})
 			if err == nil {
 				conn = c
 			} else {
@@ -55,6 +59,16 @@ func (d *Daemon) watchDatabase(ctx context.Context) error {
 				}
 			} else {
 				v.reachable = true
+				if dataDir == "" {
+					_ = conn.QueryRow(qctx, "SELECT current_setting('data_directory')").Scan(&dataDir)
+					v.dataDir = dataDir
+				}
+				if d.state() == handshake.Active {
+					if _, err := conn.Exec(qctx, "BEGIN; SET LOCAL synchronous_commit = local; SELECT pg_catalog.pg_current_xact_id(); COMMIT"); err != nil {
+						v.commitErr = err.Error()
+						_, _ = conn.Exec(context.Background(), "ROLLBACK")
+					}
+				}
 			}
 		}
 		cancel()
@@ -62,7 +76,7 @@ func (d *Daemon) watchDatabase(ctx context.Context) error {
 		d.db = v
 		d.mu.Unlock()
 		select {
-		case <-t.C:
+		case <-time.After(d.conf().Supervision.Interval):
 		case <-d.dbKick:
 		case <-ctx.Done():
 			return nil
@@ -80,7 +94,7 @@ func (d *Daemon) watchPeer(ctx context.Context) error {
 		cancel()
 		d.mu.Lock()
 		v := d.peerView
-		v.Name = d.cfg.Peer.Name
+		v.Name = d.conf().Peer.Name
 		if err != nil {
 			v.Reachable, v.Error = false, err.Error()
 		} else {

@@ -77,24 +77,30 @@ func (d *Daemon) noteStep(from handshake.State, rec state.Record, ev handshake.E
 	now := time.Now()
 	if s.cur == nil || s.cur.ID != rec.SwitchID {
 		s.cur = &api.Switchover{ID: rec.SwitchID, Started: now, Outcome: "running",
-			From: d.cfg.Peer.Name, To: d.cfg.Node.Name}
+			From: d.conf().Peer.Name, To: d.conf().Node.Name}
 		if from == handshake.Active {
-			s.cur.From, s.cur.To = d.cfg.Node.Name, d.cfg.Peer.Name
+			s.cur.From, s.cur.To = d.conf().Node.Name, d.conf().Peer.Name
 		}
 		s.last = now
 	}
-	st := api.Step{Node: d.cfg.Node.Name, State: string(rec.State), At: now, Took: now.Sub(s.last), Detail: string(ev.Kind)}
+	st := api.Step{Node: d.conf().Node.Name, State: string(rec.State), At: now, Took: now.Sub(s.last), Detail: string(ev.Kind)}
 	if ev.Reason != "" {
 		st.Detail += ": " + ev.Reason
 	}
 	s.last = now
 	s.cur.Steps = append(s.cur.Steps, st)
+	if d.swm != nil {
+		d.swm.steps.WithLabelValues(string(rec.State)).Observe(st.Took.Seconds())
+	}
 	switch rec.State {
 	case handshake.Active, handshake.Standby, handshake.Fenced:
 		if from != rec.State {
 			s.cur.Finished = now
 			s.cur.Outcome = outcomeOf(from, rec.State)
 			s.cur.Reason = rec.Reason
+			if d.swm != nil && from != handshake.Fenced {
+				d.swm.outcomes.WithLabelValues(s.cur.Outcome).Inc()
+			}
 		}
 	}
 	for _, w := range s.watch {

@@ -14,20 +14,20 @@ import (
 type collector struct {
 	d *Daemon
 
-	state, epoch, dbUp, lagBytes, lagSeconds, fault     *prometheus.Desc
-	txns, changes, bytes, sessions, notFound, streaming *prometheus.Desc
+	state, epoch, dbUp, lagBytes, lagSeconds, fault, vipHeld *prometheus.Desc
+	txns, changes, bytes, sessions, notFound, streaming      *prometheus.Desc
 }
 
 var allStates = []handshake.State{handshake.Active, handshake.RequestingSwitch, handshake.SwitchingOut,
 	handshake.Standby, handshake.AgreeSwitch, handshake.SwitchingIn, handshake.Fenced, handshake.Fault}
 
-var applierFaults = []replication.FaultReason{replication.FaultPrimaryUnreachable, replication.FaultStandbyUnreachable,
+var allApplierFaults = []replication.FaultReason{replication.FaultPrimaryUnreachable, replication.FaultStandbyUnreachable,
 	replication.FaultMissingSlot, replication.FaultSlotInUse, replication.FaultMissingOrigin, replication.FaultMissingSchema,
 	replication.FaultMissingTable, replication.FaultSchemaDrift, replication.FaultTypeMismatch, replication.FaultNoIdentity,
 	replication.FaultDivergence, replication.FaultDiskFull, replication.FaultApply, replication.FaultStream}
 
 func newCollector(d *Daemon) *collector {
-	node := prometheus.Labels{"node": d.cfg.Node.Name}
+	node := prometheus.Labels{"node": d.conf().Node.Name}
 	desc := func(name, help string, labels ...string) *prometheus.Desc {
 		return prometheus.NewDesc("pgswitch_"+name, help, labels, node)
 	}
@@ -36,6 +36,7 @@ func newCollector(d *Daemon) *collector {
 		state:      desc("state", "1 for the node's current handshake state.", "state"),
 		epoch:      desc("epoch", "Current epoch of the pair as this node knows it."),
 		dbUp:       desc("database_up", "1 when the local database answers."),
+		vipHeld:    desc("vip_held", "1 while this node holds the VIP (absent without vip.address)."),
 		streaming:  desc("applier_streaming", "1 while the standby's applier streams from the active node."),
 		lagBytes:   desc("replay_lag_bytes", "WAL bytes the active node has written that the standby has not applied."),
 		lagSeconds: desc("replay_lag_seconds", "Age of the last applied source commit while the standby is behind."),
@@ -49,7 +50,7 @@ func newCollector(d *Daemon) *collector {
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.state, c.epoch, c.dbUp, c.streaming, c.lagBytes, c.lagSeconds, c.fault,
+	for _, d := range []*prometheus.Desc{c.vipHeld, c.state, c.epoch, c.dbUp, c.streaming, c.lagBytes, c.lagSeconds, c.fault,
 		c.txns, c.changes, c.bytes, c.sessions, c.notFound} {
 		ch <- d
 	}
@@ -68,15 +69,14 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	gauge(c.epoch, float64(st.Epoch))
 	gauge(c.dbUp, b2f(st.Database.Reachable))
+	if st.VIP != nil {
+		gauge(c.vipHeld, b2f(st.VIP.Held))
+	}
 	present := map[string]bool{}
 	for _, f := range st.Faults {
 		present[f.Reason] = true
 	}
-	reasons := []string{"database_unreachable"}
-	for _, r := range applierFaults {
-		reasons = append(reasons, string(r))
-	}
-	for _, r := range reasons {
+	for _, r := range faultReasons {
 		gauge(c.fault, b2f(present[r]), r)
 	}
 	if r := st.Replication; r != nil {
@@ -97,9 +97,53 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
+// faultReasons is every reason exported by pgswitch_fault, each once.
+var faultReasons = func() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, r := range append(append([]string{"fault", "fenced"}, knownFaults...), func() []string {
+		var a []string
+		for _, r := range allApplierFaults {
+			a = append(a, string(r))
+		}
+		return a
+	}()...) {
+		if !seen[r] {
+			seen[r] = true
+			out = append(out, r)
+		}
+	}
+	return out
+}()
+
 func b2f(b bool) float64 {
 	if b {
 		return 1
 	}
 	return 0
+}
+
+// switchMetrics are the switchover histograms and counters, observed as the
+// steps happen.
+type switchMetrics struct {
+	steps    *prometheus.HistogramVec
+	outcomes *prometheus.CounterVec
+}
+
+func newSwitchMetrics(node string, reg prometheus.Registerer) *switchMetrics {
+	m := &switchMetrics{
+		steps: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:        "pgswitch_switchover_step_seconds",
+			Help:        "Duration of each switchover step on this node, by the state it ended in.",
+			ConstLabels: prometheus.Labels{"node": node},
+			Buckets:     []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"state"}),
+		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name:        "pgswitch_switchovers_total",
+			Help:        "Switchovers this node took part in, by outcome (done, aborted, fenced).",
+			ConstLabels: prometheus.Labels{"node": node},
+		}, []string{"outcome"}),
+	}
+	reg.MustRegister(m.steps, m.outcomes)
+	return m
 }

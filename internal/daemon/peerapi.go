@@ -104,13 +104,13 @@ func (d *Daemon) httpPromote(w http.ResponseWriter, r *http.Request) {
 
 // relayPromote asks the active node to promote this one.
 func (d *Daemon) relayPromote(ctx context.Context, req api.PromoteRequest, emit func(api.PromoteEvent)) api.PromoteResult {
-	emit(api.PromoteEvent{Message: "this node is the standby: asking " + d.cfg.Peer.Name + " to switch over"})
+	emit(api.PromoteEvent{Message: "this node is the standby: asking " + d.conf().Peer.Name + " to switch over"})
 	res, err := PromoteStream(ctx, d.peer(), req, emit)
 	switch {
 	case errors.Is(err, ErrOutcomeUnknown):
-		return api.PromoteResult{Outcome: api.PromoteUnknown, ExitCode: 3, Reason: "relaying to " + d.cfg.Peer.Name + ": " + err.Error()}
+		return api.PromoteResult{Outcome: api.PromoteUnknown, ExitCode: 3, Reason: "relaying to " + d.conf().Peer.Name + ": " + err.Error()}
 	case err != nil:
-		return api.PromoteResult{Outcome: api.PromoteRefused, ExitCode: 1, Reason: "relaying to " + d.cfg.Peer.Name + ": " + err.Error()}
+		return api.PromoteResult{Outcome: api.PromoteRefused, ExitCode: 1, Reason: "relaying to " + d.conf().Peer.Name + ": " + err.Error()}
 	}
 	return res
 }

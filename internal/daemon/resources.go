@@ -17,15 +17,15 @@ import (
 )
 
 func (d *Daemon) localDB() *dbrole.DB {
-	return &dbrole.DB{DSN: d.cfg.Postgres.DSN, AppName: d.cfg.ApplicationName(), Log: d.log}
+	return &dbrole.DB{DSN: d.conf().Postgres.DSN, AppName: d.conf().ApplicationName(), Log: d.log}
 }
 
 func (d *Daemon) peerDB() *dbrole.DB {
-	return &dbrole.DB{DSN: d.cfg.Postgres.PeerDSN, AppName: d.cfg.ApplicationName(), Log: d.log}
+	return &dbrole.DB{DSN: d.conf().Postgres.PeerDSN, AppName: d.conf().ApplicationName(), Log: d.log}
 }
 
 func (d *Daemon) peer() *api.Client {
-	return api.NewClient(d.cfg.Peer.APIURL, d.sec, 0)
+	return api.NewClient(d.conf().Peer.APIURL, d.sec, 0)
 }
 
 func (d *Daemon) currentApplier() *appRun {
@@ -78,18 +78,18 @@ func (d *Daemon) releaseVIP(ctx context.Context) error {
 }
 
 func (d *Daemon) startService(ctx context.Context) error {
-	return d.runService(ctx, "start", d.cfg.Service.Start)
+	return d.runService(ctx, "start", d.conf().Service.Start)
 }
 
 func (d *Daemon) stopService(ctx context.Context) error {
-	return d.runService(ctx, "stop", d.cfg.Service.Stop)
+	return d.runService(ctx, "stop", d.conf().Service.Stop)
 }
 
 func (d *Daemon) runService(ctx context.Context, what string, argv []string) error {
 	if len(argv) == 0 {
 		return nil
 	}
-	runner := service.Runner{Timeout: d.cfg.Service.Timeout, Log: *d.logger()}
+	runner := service.Runner{Timeout: d.conf().Service.Timeout, Log: *d.logger()}
 	if err := runner.Run(ctx, what, argv); err != nil {
 		return fmt.Errorf("service.%s: %w", what, err)
 	}
@@ -136,34 +136,12 @@ func (d *Daemon) reconcileResources(ctx context.Context) {
 		d.actUnfence(ctx, false)
 	case st == handshake.Fenced && db.clientMode != "fenced":
 		d.logger().Warn().Str("client_mode", db.clientMode).Msg("a FENCED node's database was not fenced: fencing it again")
-		fctx, cancel := context.WithTimeout(ctx, d.cfg.Switchover.StepTimeout)
+		fctx, cancel := context.WithTimeout(ctx, d.conf().Switchover.StepTimeout)
 		if _, err := d.localDB().Fence(fctx); err != nil {
 			d.logger().Error().Err(err).Msg("fencing again")
 		}
 		cancel()
 	}
-}
-
-// localFault names a local fault that makes this standby unfit, or "".
-func (d *Daemon) localFault(ctx context.Context) string {
-	d.mu.Lock()
-	db := d.db
-	d.mu.Unlock()
-	if !db.reachable {
-		return "database_unreachable: " + db.err
-	}
-	run := d.currentApplier()
-	if run == nil {
-		return "applier_not_running"
-	}
-	s := run.a.Status()
-	if s.Fault != nil {
-		return "applier: " + s.Fault.Error()
-	}
-	if !s.Streaming {
-		return "applier_not_streaming"
-	}
-	return ""
 }
 
 // refreshDB re-reads the local database view at once (after a change of
@@ -176,12 +154,12 @@ func (d *Daemon) refreshDB(ctx context.Context) {
 }
 
 func (d *Daemon) ensurePublication(ctx context.Context) error {
-	conn, err := pgutil.Connect(ctx, d.cfg.Postgres.DSN, pgutil.Options{AppName: d.cfg.ApplicationName() + "_admin", Writable: true})
+	conn, err := pgutil.Connect(ctx, d.conf().Postgres.DSN, pgutil.Options{AppName: d.conf().ApplicationName() + "_admin", Writable: true})
 	if err != nil {
 		return err
 	}
 	defer conn.Close(context.Background())
-	return setup.EnsurePublication(ctx, conn, d.cfg.Replication.Publication, d.cfg.Replication.Tables)
+	return setup.EnsurePublication(ctx, conn, d.conf().Replication.Publication, d.conf().Replication.Tables)
 }
 
 // logger is the daemon's logger; during a switchover (and on a FENCED node)

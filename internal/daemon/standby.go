@@ -15,8 +15,8 @@ import (
 var errWrongPeer = errors.New("message from a node that is not this node's peer")
 
 func (d *Daemon) checkFrom(from string) error {
-	if from != d.cfg.Peer.Name {
-		return fmt.Errorf("%w: %q (peer is %q)", errWrongPeer, from, d.cfg.Peer.Name)
+	if from != d.conf().Peer.Name {
+		return fmt.Errorf("%w: %q (peer is %q)", errWrongPeer, from, d.conf().Peer.Name)
 	}
 	return nil
 }
@@ -35,7 +35,7 @@ func (d *Daemon) onRequest(ctx context.Context, req api.PeerRequest) (api.PeerAn
 		d.mu.Unlock()
 		return api.PeerAnswer{Agree: agree, Reason: reason, State: string(st), Epoch: ep, Steps: steps()}, nil
 	}
-	if reason := d.localFault(ctx); reason != "" && d.state() == handshake.Standby {
+	if reason := d.standbyFault(); reason != "" && d.state() == handshake.Standby {
 		_, _ = d.step(handshake.Event{Kind: handshake.EvLocalFault, Reason: reason})
 	}
 	acts, err := d.step(handshake.Event{Kind: handshake.EvRequest, SwitchID: req.SwitchID, Epoch: req.Epoch, FenceLSN: req.FenceLSN})
@@ -64,7 +64,7 @@ func (d *Daemon) waitCatchUp(ctx context.Context, id string) handshake.Event {
 	if run == nil {
 		return handshake.Event{Kind: handshake.EvLocalFault, Reason: "applier not running"}
 	}
-	wctx, cancel := context.WithTimeout(ctx, d.cfg.Switchover.CatchupTimeout)
+	wctx, cancel := context.WithTimeout(ctx, d.conf().Switchover.CatchupTimeout)
 	defer cancel()
 	var fault *replication.Fault
 	_, err := run.a.WaitFor(wctx, func(s replication.Status) bool {
@@ -83,7 +83,7 @@ func (d *Daemon) waitCatchUp(ctx context.Context, id string) handshake.Event {
 	case err != nil:
 		st := run.a.Status()
 		return handshake.Event{Kind: handshake.EvCatchupTimeout, SwitchID: id,
-			Reason: fmt.Sprintf("not caught up within switchover.catchup_timeout=%s (replayed %s, fence %s)", d.cfg.Switchover.CatchupTimeout, st.AppliedLSN, d.fenceLSN())}
+			Reason: fmt.Sprintf("not caught up within switchover.catchup_timeout=%s (replayed %s, fence %s)", d.conf().Switchover.CatchupTimeout, st.AppliedLSN, d.fenceLSN())}
 	}
 	return handshake.Event{Kind: handshake.EvCaughtUp, SwitchID: id}
 }
@@ -93,7 +93,7 @@ func (d *Daemon) startAgreeTimer(id string) {
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
-		t := time.NewTimer(d.switchInBudget() + d.cfg.Switchover.StepTimeout)
+		t := time.NewTimer(d.switchInBudget() + d.conf().Switchover.StepTimeout)
 		defer t.Stop()
 		select {
 		case <-t.C:
@@ -166,7 +166,7 @@ func (d *Daemon) actSwitchIn(ctx context.Context) (handshake.Event, bool) {
 func (d *Daemon) switchIn(ctx context.Context) (replication.LSN, error) {
 	timed := func(what string, f func(context.Context) error) error {
 		start := time.Now()
-		sctx, cancel := context.WithTimeout(ctx, d.cfg.Switchover.StepTimeout)
+		sctx, cancel := context.WithTimeout(ctx, d.conf().Switchover.StepTimeout)
 		defer cancel()
 		err := f(sctx)
 		d.logger().Info().Str("step", what).Dur("took", time.Since(start)).Err(err).Str("switch_id", d.switchID()).Msg("switch-in step")
@@ -190,12 +190,15 @@ func (d *Daemon) switchIn(ctx context.Context) (replication.LSN, error) {
 			return err
 		}
 		var err error
-		lsn, err = d.localDB().CreateReverseSlot(c, d.cfg.PeerSlotName())
+		lsn, err = d.localDB().CreateReverseSlot(c, d.conf().PeerSlotName())
 		return err
 	}); err != nil {
 		return 0, fmt.Errorf("creating the reverse slot: %w", err)
 	}
 	if err := timed("writable", func(c context.Context) error {
+		if err := d.strictSync(c); err != nil {
+			return err
+		}
 		if err := d.localDB().Unfence(c, true); err != nil {
 			return err
 		}

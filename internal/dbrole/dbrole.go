@@ -22,7 +22,10 @@ type DB struct {
 }
 
 func (d *DB) connect(ctx context.Context) (*pgx.Conn, error) {
-	return pgutil.Connect(ctx, d.DSN, pgutil.Options{AppName: d.AppName + "_admin", Writable: true})
+	// synchronous_commit = local: pgswitch's own catalog changes (the fence,
+	// the marker) must not wait for a synchronous standby that may be gone.
+	return pgutil.Connect(ctx, d.DSN, pgutil.Options{AppName: d.AppName + "_admin", Writable: true,
+		Params: map[string]string{"synchronous_commit": "local"}})
 }
 
 // with runs f on a fresh administrative session.

@@ -1,0 +1,146 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgswitch/pgswitch/internal/handshake"
+	"github.com/pgswitch/pgswitch/internal/pgutil"
+)
+
+// syncState is the synchronous-mode bookkeeping of the active node
+// (reconcile goroutine only).
+type syncState struct {
+	lastStreaming time.Time // when the peer's applier last streamed caught up
+	following     bool      // the peer has streamed since this node became active
+	degraded      bool
+}
+
+// reconcileSync keeps synchronous_standby_names right when
+// replication.synchronous is on: on the active it names the standby's
+// applier (so commits wait for its flush), unless the standby has been gone
+// for replication.sync_degrade_after (then it is emptied, commits go on, and
+// the fault synchronous_degraded is raised until the standby streams again,
+// caught up). 0 is strict: it is never emptied. On a standby it is empty.
+// Without synchronous mode pgswitch leaves the setting to the operator.
+func (d *Daemon) reconcileSync(ctx context.Context) {
+	cfg := d.conf()
+	if !cfg.Replication.Synchronous {
+		return
+	}
+	st := d.state()
+	if st != handshake.Active && st != handshake.Standby && st != handshake.Fault {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	conn, err := pgutil.Connect(ctx, cfg.Postgres.DSN, pgutil.Options{AppName: cfg.ApplicationName() + "_admin", Writable: true,
+		Params: map[string]string{"synchronous_commit": "local"}})
+	if err != nil {
+		return
+	}
+	defer conn.Close(context.Background())
+	want := ""
+	if st == handshake.Active {
+		want = d.syncWanted(ctx, conn)
+	} else {
+		d.sync = syncState{}
+	}
+	d.note(FaultSyncDegraded, fmt.Sprintf("synchronous replication suspended: %s has not streamed for more than replication.sync_degrade_after=%s; commits are acknowledged without it",
+		cfg.Peer.Name, cfg.Replication.SyncDegradeAfter), st == handshake.Active && d.sync.degraded, 0)
+	if err := setSyncNames(ctx, conn, want); err != nil {
+		d.logger().Error().Err(err).Msg("setting synchronous_standby_names")
+	}
+}
+
+// syncWanted decides the active's synchronous_standby_names.
+func (d *Daemon) syncWanted(ctx context.Context, conn *pgx.Conn) string {
+	cfg := d.conf()
+	name := pgutil.Ident(cfg.PeerApplicationName())
+	if d.sync.lastStreaming.IsZero() {
+		d.sync.lastStreaming = time.Now() // give a new follower its time to connect
+	}
+	after := cfg.Replication.SyncDegradeAfter
+	var streaming bool
+	var behind int64
+	err := conn.QueryRow(ctx, `SELECT true, coalesce(pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), flush_lsn), 0)::bigint
+		FROM pg_catalog.pg_stat_replication WHERE application_name = $1 AND state = 'streaming'`, cfg.PeerApplicationName()).Scan(&streaming, &behind)
+	if err == nil && streaming && behind <= cfg.Switchover.MaxLagBytes {
+		d.sync.lastStreaming = time.Now()
+		d.sync.following = true
+		if d.sync.degraded {
+			d.logger().Warn().Str("standby", cfg.Peer.Name).Msg("synchronous replication resumed: the standby streams again")
+		}
+		d.sync.degraded = false
+	}
+	if after == 0 {
+		return name // strict: commits always wait for the standby
+	}
+	if after > 0 && time.Since(d.sync.lastStreaming) > after && !d.sync.degraded {
+		d.sync.degraded = true
+		d.logger().Error().Str("standby", cfg.Peer.Name).Dur("after", after).Msg("synchronous replication suspended: the standby is gone; commits no longer wait for it")
+	}
+	// Not strict: a new active waits for its follower to stream before
+	// commits wait for it (bounded by sync_degrade_after, then a fault).
+	if d.sync.degraded || !d.sync.following {
+		return ""
+	}
+	return name
+}
+
+// setSyncNames changes synchronous_standby_names (ALTER SYSTEM and a
+// reload) when it differs.
+func setSyncNames(ctx context.Context, conn *pgx.Conn, want string) error {
+	var cur string
+	if err := conn.QueryRow(ctx, "SELECT current_setting('synchronous_standby_names')").Scan(&cur); err != nil {
+		return err
+	}
+	if cur == want {
+		return nil
+	}
+	if _, err := conn.Exec(ctx, "ALTER SYSTEM SET synchronous_standby_names = "+quoteLiteral(want)); err != nil {
+		return err
+	}
+	if _, err := conn.Exec(ctx, "SELECT pg_catalog.pg_reload_conf()"); err != nil {
+		return err
+	}
+	// The reload is asynchronous: wait until this session sees it.
+	for i := 0; i < 50; i++ {
+		if err := conn.QueryRow(ctx, "SELECT current_setting('synchronous_standby_names')").Scan(&cur); err == nil && cur == want {
+			return nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return nil
+}
+
+func quoteLiteral(s string) string {
+	out := []byte{'\''}
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\'' {
+			out = append(out, '\'')
+		}
+		out = append(out, s[i])
+	}
+	return string(append(out, '\''))
+}
+
+// strictSync: in strict synchronous mode the new active names its follower
+// before it takes a single write, so that no commit is acknowledged without
+// it. (Otherwise the reconcile loop names it once it streams.)
+func (d *Daemon) strictSync(ctx context.Context) error {
+	cfg := d.conf()
+	if !cfg.Replication.Synchronous || cfg.Replication.SyncDegradeAfter != 0 {
+		return nil
+	}
+	conn, err := pgutil.Connect(ctx, cfg.Postgres.DSN, pgutil.Options{AppName: cfg.ApplicationName() + "_admin", Writable: true,
+		Params: map[string]string{"synchronous_commit": "local"}})
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	return setSyncNames(ctx, conn, pgutil.Ident(cfg.PeerApplicationName()))
+}
