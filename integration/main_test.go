@@ -5,7 +5,6 @@ package integration
 import (
 	"context"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -27,10 +26,13 @@ func newPair(t *testing.T, opts harness.Options) *harness.Pair {
 	t.Helper()
 	pgtest.Need(t)
 	if opts.Dir == "" {
-		opts.Dir = t.TempDir()
-		// The postgres user must reach the clusters below it.
-		must(t, os.Chmod(opts.Dir, 0o755))
-		must(t, os.Chmod(filepath.Dir(opts.Dir), 0o755))
+		// A short path (unix socket paths are limited to 107 bytes) that
+		// the postgres user can enter.
+		dir, err := os.MkdirTemp("", "pgsw-")
+		must(t, err)
+		must(t, os.Chmod(dir, 0o755))
+		t.Cleanup(func() { os.RemoveAll(dir) })
+		opts.Dir = dir
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

@@ -47,6 +47,16 @@ func (f *Fault) Error() string {
 
 func (f *Fault) Unwrap() error { return f.Err }
 
+// connection reports whether the fault is about reaching the servers
+// rather than about the data.
+func (f *Fault) connection() bool {
+	switch f.Reason {
+	case FaultPrimaryUnreachable, FaultStandbyUnreachable, FaultMissingSlot, FaultSlotInUse, FaultStream:
+		return true
+	}
+	return false
+}
+
 // AsFault returns the Fault in err's chain, if any.
 func AsFault(err error) (*Fault, bool) {
 	var f *Fault

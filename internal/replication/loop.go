@@ -90,6 +90,12 @@ func (a *Applier) runSession(ctx context.Context) error {
 	a.update(func(s *Status) {
 		s.Streaming = true
 		s.Sessions++
+		// Streaming again clears a fault of the connection; a fault of the
+		// data (a missing table, a value that cannot be stored) stays until
+		// a transaction applies.
+		if s.Fault != nil && s.Fault.connection() {
+			s.Fault = nil
+		}
 		s.AppliedLSN, s.FlushedLSN = max(s.AppliedLSN, start), max(s.FlushedLSN, start)
 	})
 	a.log.Info().Str("lsn", start.String()).Msg("streaming from the active node")
