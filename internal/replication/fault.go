@@ -26,7 +26,7 @@ const (
 	FaultTypeMismatch       FaultReason = "cannot_apply_value"
 	FaultNoIdentity         FaultReason = "no_replica_identity"
 	FaultDivergence         FaultReason = "divergence"
-	FaultDiskFull           FaultReason = "disk_full"
+	FaultDiskFull           FaultReason = "apply_disk_full"
 	FaultApply              FaultReason = "apply_error"
 	FaultStream             FaultReason = "stream_error"
 )
