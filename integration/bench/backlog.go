@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -14,10 +15,14 @@ import (
 	"github.com/pgswitch/pgswitch/internal/replication"
 )
 
-// The pgbench clients and threads, for the backlog and the steady load.
+// pgbench's clients and threads: the steady load uses loadClients; the
+// backlog is written by more clients, which the fsync-bound primary needs
+// to write it quickly (the applier sees one stream in commit order either
+// way).
 const (
-	loadClients = 4
-	loadThreads = 2
+	loadClients    = 4
+	backlogClients = 8
+	loadThreads    = 2
 )
 
 // applyTimeout bounds how long the applier may take to reach a target.
@@ -30,6 +35,7 @@ type backlogResult struct {
 	built    time.Duration // pgbench's time to write the backlog
 	applied  time.Duration // start → replay_lsn reached the end of the backlog
 	flushed  time.Duration // start → confirmed_flush_lsn reached it
+	cpu      string        // CPU time of the processes that did the work
 	check    string
 }
 
@@ -44,10 +50,10 @@ func runBacklog(ctx context.Context, o options, sys system, p *harness.Pair) (ba
 	if err != nil {
 		return res, err
 	}
-	perClient := (o.backlog + loadClients - 1) / loadClients
-	progress("%s: writing a backlog of %d pgbench -N transactions (applier stopped)", sys.name, perClient*loadClients)
+	perClient := (o.backlog + backlogClients - 1) / backlogClients
+	progress("%s: writing a backlog of %d pgbench -N transactions (applier stopped)", sys.name, perClient*backlogClients)
 	began := time.Now()
-	out, err := pgbench(ctx, a, "-N", "--no-vacuum", "-c", strconv.Itoa(loadClients), "-j", strconv.Itoa(loadThreads),
+	out, err := pgbench(ctx, a, "-N", "--no-vacuum", "-c", strconv.Itoa(backlogClients), "-j", strconv.Itoa(loadThreads),
 		"-t", strconv.Itoa(perClient))
 	if err != nil {
 		return res, err
@@ -76,11 +82,18 @@ func runBacklog(ctx context.Context, o options, sys system, p *harness.Pair) (ba
 	if res.applied, res.flushed, err = waitApplied(ctx, conn, sys, p, from, target, began); err != nil {
 		return res, err
 	}
-	progress("%s: backlog applied in %v (%.0f tx/s), flushed after %v; comparing the data",
-		sys.name, res.applied.Round(time.Millisecond), res.tps(), res.flushed.Round(time.Millisecond))
+	// All these processes started with the applier.
+	cpu, err := applierCPU(ctx, conn, sys, p)
+	if err != nil {
+		return res, err
+	}
+	res.cpu = cpuSince(nil, cpu)
+	progress("%s: backlog applied in %v (%.0f tx/s), flushed after %v; CPU %s; comparing the data",
+		sys.name, res.applied.Round(time.Millisecond), res.tps(), res.flushed.Round(time.Millisecond), res.cpu)
 	if res.check, err = sameData(ctx, p); err != nil {
 		return res, err
 	}
+	progress("%s: data %s", sys.name, res.check)
 	return res, nil
 }
 
@@ -119,6 +132,53 @@ func waitApplied(ctx context.Context, conn *pgx.Conn, sys system, p *harness.Pai
 		}
 	}
 	return applied, flushed, nil
+}
+
+// procCPU is the CPU time a named process has used so far.
+type procCPU struct {
+	name string
+	pid  int
+	used time.Duration
+}
+
+// applierCPU is the CPU time each process that applies for sys has used so
+// far: the walsender of its slot and the processes sys names.
+func applierCPU(ctx context.Context, conn *pgx.Conn, sys system, p *harness.Pair) ([]procCPU, error) {
+	var walsender int
+	if err := conn.QueryRow(ctx, "SELECT active_pid FROM pg_catalog.pg_replication_slots WHERE slot_name = $1 AND active",
+		sys.slot).Scan(&walsender); err != nil {
+		return nil, fmt.Errorf("looking up the walsender of slot %s: %w", sys.slot, err)
+	}
+	procs, err := sys.processes(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	out := []procCPU{{name: "walsender", pid: walsender}}
+	for _, pr := range procs {
+		out = append(out, procCPU{name: pr.name, pid: pr.pid})
+	}
+	for i := range out {
+		if out[i].used, err = cpuTime(out[i].pid); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// cpuSince describes the CPU time used since the earlier reading (nil:
+// since the processes started), per process and in total.
+func cpuSince(earlier, now []procCPU) string {
+	var parts []string
+	var total time.Duration
+	for i, pr := range now {
+		used := pr.used
+		if i < len(earlier) && earlier[i].pid == pr.pid {
+			used -= earlier[i].used
+		}
+		total += used
+		parts = append(parts, fmt.Sprintf("%s %.1fs", pr.name, used.Seconds()))
+	}
+	return fmt.Sprintf("%.1fs (%s)", total.Seconds(), strings.Join(parts, ", "))
 }
 
 // percent is how far pos is from from to target.

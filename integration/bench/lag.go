@@ -27,6 +27,7 @@ type lagResult struct {
 	txns     int       // transactions pgbench ran
 	tps      float64   // the rate pgbench achieved
 	latency  string    // pgbench's average latency
+	cpu      string    // CPU time the applier's processes used during the load
 	caughtUp time.Duration
 	check    string
 }
@@ -54,6 +55,10 @@ func runLag(ctx context.Context, o options, sys system, p *harness.Pair) (lagRes
 	progress("%s: steady load, pgbench -N -R %d -T %d -c %d -j %d; sampling replay_lag every %v",
 		sys.name, o.rate, int(o.duration.Seconds()), loadClients, loadThreads, lagEvery)
 
+	cpuBefore, err := applierCPU(ctx, conn, sys, p)
+	if err != nil {
+		return res, err
+	}
 	var out string
 	g, gctx := errgroup.WithContext(ctx)
 	sampling, stopSampling := context.WithCancel(gctx)
@@ -69,6 +74,11 @@ func runLag(ctx context.Context, o options, sys system, p *harness.Pair) (lagRes
 	if err := g.Wait(); err != nil {
 		return res, err
 	}
+	cpuAfter, err := applierCPU(ctx, conn, sys, p)
+	if err != nil {
+		return res, err
+	}
+	res.cpu = cpuSince(cpuBefore, cpuAfter)
 	if res.txns, err = processed(out); err != nil {
 		return res, err
 	}
@@ -88,6 +98,7 @@ func runLag(ctx context.Context, o options, sys system, p *harness.Pair) (lagRes
 	if res.check, err = sameData(ctx, p); err != nil {
 		return res, err
 	}
+	progress("%s: data %s", sys.name, res.check)
 	return res, nil
 }
 
@@ -121,7 +132,6 @@ func sampleLag(ctx context.Context, conn *pgx.Conn, slot string, res *lagResult)
 		default:
 			res.samples = append(res.samples, *ms)
 			if *ms != last {
-				progress("DEBUG lag %.1f", *ms)
 				res.distinct++
 				last = *ms
 			}

@@ -16,8 +16,11 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"syscall"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/pgswitch/pgswitch/integration/harness"
 	"github.com/pgswitch/pgswitch/internal/pgtest"
@@ -48,6 +51,9 @@ func main() {
 	stop()
 	pgtest.Cleanup()
 	if err != nil {
+		if ctx.Err() != nil {
+			err = fmt.Errorf("interrupted (everything removed): %w", err)
+		}
 		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
 		os.Exit(1)
 	}
@@ -57,8 +63,8 @@ func (o options) validate() error {
 	switch {
 	case o.only != "pgswitch" && o.only != "native" && o.only != "both":
 		return fmt.Errorf("-only %q: want pgswitch, native or both", o.only)
-	case o.backlog < loadClients:
-		return fmt.Errorf("-backlog %d: want at least %d", o.backlog, loadClients)
+	case o.backlog < backlogClients:
+		return fmt.Errorf("-backlog %d: want at least %d", o.backlog, backlogClients)
 	case o.rate <= 0 || o.scale <= 0:
 		return errors.New("-rate and -scale must be positive")
 	case o.duration < time.Second:
@@ -92,35 +98,61 @@ func run(ctx context.Context, o options) error {
 	if o.only != "pgswitch" {
 		systems = append(systems, nativeSystem())
 	}
-	rep := report{opts: o}
-	for _, sys := range systems {
-		res, err := measure(ctx, o, sys, filepath.Join(work, sys.name))
+	rep := report{opts: o, fs: fileSystem(work), others: otherPostmasters(work), loadBefore: loadAverage()}
+	pairs, err := newPairs(ctx, work, systems)
+	defer func() {
+		for _, p := range pairs {
+			p.Close()
+		}
+	}()
+	if err != nil {
+		return err
+	}
+	for i, sys := range systems {
+		res, err := measure(ctx, o, sys, pairs[i])
 		if err != nil {
 			return fmt.Errorf("%s: %w", sys.name, err)
 		}
+		pairs[i].Close() // the next system runs alone
 		rep.add(res)
 	}
+	rep.loadAfter = loadAverage()
 	rep.print(os.Stdout)
 	return nil
 }
 
-// measure builds a fresh pair for sys, runs the backlog and then the lag
-// measurement on it, and removes the pair again.
-func measure(ctx context.Context, o options, sys system, dir string) (result, error) {
+// newPairs builds a pair of clusters for each system, all at once and all
+// alike. The pairs are returned even on error, for the caller to close.
+func newPairs(ctx context.Context, work string, systems []system) ([]*harness.Pair, error) {
+	progress("building %d pair(s) of clusters", len(systems))
+	pairs := make([]*harness.Pair, len(systems))
+	g, gctx := errgroup.WithContext(ctx)
+	for i, sys := range systems {
+		g.Go(func() error {
+			dir := filepath.Join(work, sys.name)
+			if err := os.Mkdir(dir, 0o755); err != nil {
+				return fmt.Errorf("creating %s: %w", dir, err)
+			}
+			p, err := harness.New(gctx, harness.Options{Dir: dir, Settings: settings})
+			if err != nil {
+				return fmt.Errorf("building the pair for %s: %w", sys.name, err)
+			}
+			pairs[i] = p
+			return nil
+		})
+	}
+	err := g.Wait()
+	return slices.DeleteFunc(pairs, func(p *harness.Pair) bool { return p == nil }), err
+}
+
+// measure loads the data into sys's pair, sets up replication, and runs the
+// backlog and then the lag measurement.
+func measure(ctx context.Context, o options, sys system, p *harness.Pair) (result, error) {
 	res := result{system: sys.name}
-	progress("%s: building a pair of clusters", sys.name)
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		return res, fmt.Errorf("creating %s: %w", dir, err)
-	}
-	p, err := harness.New(ctx, harness.Options{Dir: dir, Settings: settings})
-	if err != nil {
-		return res, fmt.Errorf("building the pair: %w", err)
-	}
-	defer p.Close()
+	var err error
 	if res.server, err = describeServer(ctx, p.Nodes[0]); err != nil {
 		return res, err
 	}
-
 	progress("%s: loading pgbench -s %d and setting up replication (not applying yet)", sys.name, o.scale)
 	if err := sys.setup(ctx, p, o.scale); err != nil {
 		return res, fmt.Errorf("setting up: %w", err)

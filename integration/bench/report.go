@@ -8,6 +8,7 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -26,6 +27,10 @@ type result struct {
 type report struct {
 	opts    options
 	results map[string]result // by system name
+
+	fs                    string // file system of the clusters
+	others                int    // PostgreSQL servers not ours, at the start
+	loadBefore, loadAfter string // 1-minute load averages
 }
 
 func (r *report) add(res result) {
@@ -83,11 +88,18 @@ func (r *report) print(w io.Writer) {
 			thousands(b.txns), float64(b.walBytes)/1e6, b.built.Round(time.Millisecond))
 		fmt.Fprintf(w, "  applied in %v = %s tps (replay_lsn); flushed (confirmed_flush_lsn) after %v\n",
 			b.applied.Round(time.Millisecond), thousands(int(math.Round(b.tps()))), b.flushed.Round(time.Millisecond))
+		fmt.Fprintf(w, "  CPU used applying it: %s\n", b.cpu)
 		fmt.Fprintf(w, "  data after the backlog: %s\n", b.check)
 		fmt.Fprintf(w, "  steady load: %s tx at %.0f tps, pgbench latency average %s\n", thousands(l.txns), l.tps, l.latency)
+		if l.tps < 0.95*float64(o.rate) {
+			fmt.Fprintf(w, "  WARNING: the primary sustained only %.0f of the %s tps asked for (pgbench -c %d, synchronous_commit = on):\n"+
+				"    it was saturated, pgbench fell behind its schedule, and the lag figures are not at a steady %s tps\n",
+				l.tps, thousands(o.rate), loadClients, thousands(o.rate))
+		}
+		fmt.Fprintf(w, "  CPU used applying it: %s\n", l.cpu)
 		fmt.Fprintf(w, "  replay_lag: %d non-NULL samples (%d NULL, left out), %d distinct values; p50 %s, p99 %s, max %s ms\n",
 			len(l.samples), l.nulls, l.distinct, ms(l.quantile(0.5)), ms(l.quantile(0.99)), ms(l.quantile(1)))
-		fmt.Fprintf(w, "  caught up %v after the load ended (replay_lsn and confirmed_flush_lsn)\n", l.caughtUp.Round(time.Millisecond))
+		fmt.Fprintf(w, "  replay_lsn reached the primary's WAL position %v after the load ended\n", l.caughtUp.Round(time.Millisecond))
 		fmt.Fprintf(w, "  data after the load: %s\n", l.check)
 		for _, n := range res.notes {
 			fmt.Fprintf(w, "  %s\n", n)
@@ -98,11 +110,15 @@ func (r *report) print(w io.Writer) {
 	for _, res := range r.results {
 		server = res.server
 	}
-	fmt.Fprintf(w, "\nmachine: %d CPUs (%s), %s\n", runtime.NumCPU(), cpuModel(), server.version)
+	fmt.Fprintf(w, "\nmachine: %d CPUs (%s), %s; clusters on %s\n", runtime.NumCPU(), cpuModel(), server.version, r.fs)
+	fmt.Fprintf(w, "load average %s before, %s after; %d other PostgreSQL server(s) running at the start\n", r.loadBefore, r.loadAfter, r.others)
+	if load, _ := strconv.ParseFloat(r.loadBefore, 64); r.others > 0 || load > 1 {
+		fmt.Fprintln(w, "WARNING: the machine was busy with other work at the start: the figures are noisy")
+	}
 	fmt.Fprintf(w, "settings (every cluster): %s\n", strings.Join(server.settings, ", "))
 	fmt.Fprintf(w, "pgbench -i -s %d; pgbench_history given hid bigserial PRIMARY KEY on both nodes; both nodes VACUUM (FREEZE, ANALYZE) + CHECKPOINT before the timed phases\n", o.scale)
 	fmt.Fprint(w, `how it was measured (the same way for both, on the primary, each on a fresh pair):
-  backlog: pgbench -N -c 4 -j 2 with the applier stopped; the target is pg_current_wal_lsn() after it;
+  backlog: pgbench -N -c 8 -j 2 with the applier stopped; the target is pg_current_wal_lsn() after it;
     the clock starts when the daemon is started (pgswitch) or ALTER SUBSCRIPTION ... ENABLE is issued (native)
     and stops when pg_stat_replication.replay_lsn of the walsender holding the slot (the applied position
     the consumer reports) reaches the target, polled every 10 ms; tps = backlog transactions / that time.
@@ -110,8 +126,11 @@ func (r *report) print(w io.Writer) {
     bench_sub for native), sampled every 100 ms while pgbench -N -R runs; NULL samples are left out.
     PostgreSQL 15's walsender times at most one transaction per second for logical replication, so the
     samples repeat: "distinct values" says how many measurements they hold.
+  CPU: user+system time (/proc/<pid>/stat) of the walsender and the applying processes on the standby;
+    for the backlog from their start (with the applier) until it was applied, for the load from its start to its end.
   both appliers commit with synchronous_commit = off (pgswitch's default; the subscription's default).
-  pgswitch: only the standby's daemon runs (as in the integration tests); its data came from pgswitch init's copy.
+  pgswitch: only the standby's daemon runs (as in the integration tests), so it may log the peer's API as
+    unreachable; its data came from pgswitch init's copy.
   native: both nodes loaded by pgbench -i (deterministic), subscription with copy_data = false.
 `)
 }

@@ -23,8 +23,16 @@ type system struct {
 	start func(ctx context.Context, p *harness.Pair) error
 	// alive fails when the applier is gone for good.
 	alive func(p *harness.Pair) error
+	// processes names the processes besides the walsender that apply.
+	processes func(ctx context.Context, p *harness.Pair) ([]process, error)
 	// inspect lists observations after the run: counters, logged problems.
 	inspect func(ctx context.Context, p *harness.Pair) ([]string, error)
+}
+
+// process is a named process id.
+type process struct {
+	name string
+	pid  int
 }
 
 // pgswitchSystem is pgswitch's applier in the standby's daemon. The data
@@ -33,7 +41,7 @@ type system struct {
 func pgswitchSystem() system {
 	return system{
 		name: "pgswitch",
-		slot: "pgswitch_node_b",
+		slot: "pgswitch_node_b", // the standby is harness's node-b
 		setup: func(ctx context.Context, p *harness.Pair, scale int) error {
 			if err := loadPgbench(ctx, p.Nodes[0], scale, false); err != nil {
 				return err
@@ -51,6 +59,15 @@ func pgswitchSystem() system {
 				return fmt.Errorf("the standby's daemon exited (%v); log %s", d.ExitErr(), d.LogPath)
 			}
 			return nil
+		},
+		processes: func(ctx context.Context, p *harness.Pair) ([]process, error) {
+			b := p.Nodes[1]
+			pid, err := b.Cluster.QueryString(ctx, harness.DB,
+				"SELECT pid::text FROM pg_catalog.pg_stat_activity WHERE application_name = 'pgswitch_node_b_apply'")
+			if err != nil {
+				return nil, fmt.Errorf("looking up pgswitch's apply session: %w", err)
+			}
+			return []process{{"pgswitch daemon", b.Daemon.Pid()}, {"apply backend", mustAtoi(pid)}}, nil
 		},
 		inspect: func(ctx context.Context, p *harness.Pair) ([]string, error) {
 			b := p.Nodes[1]
@@ -78,13 +95,17 @@ func logProblems(log string) []string {
 			Level   string `json:"level"`
 			Message string `json:"message"`
 			Error   string `json:"error"`
+			Fault   string `json:"fault"`
+			Detail  string `json:"detail"`
 		}
 		if json.Unmarshal([]byte(line), &e) != nil || (e.Level != "warn" && e.Level != "error" && e.Level != "fatal") {
 			continue
 		}
 		msg := e.Level + ": " + e.Message
-		if e.Error != "" {
-			msg += ": " + e.Error
+		for _, extra := range []string{e.Fault, e.Detail, e.Error} {
+			if extra != "" {
+				msg += ": " + extra
+			}
 		}
 		counts[msg]++
 	}
@@ -136,6 +157,14 @@ func nativeSystem() system {
 			return p.Nodes[1].Cluster.Exec(ctx, harness.DB, "ALTER SUBSCRIPTION "+nativeSub+" ENABLE")
 		},
 		alive: func(*harness.Pair) error { return nil },
+		processes: func(ctx context.Context, p *harness.Pair) ([]process, error) {
+			pid, err := p.Nodes[1].Cluster.QueryString(ctx, harness.DB,
+				"SELECT pid::text FROM pg_catalog.pg_stat_subscription WHERE subname = $1 AND relid IS NULL", nativeSub)
+			if err != nil {
+				return nil, fmt.Errorf("looking up the apply worker: %w", err)
+			}
+			return []process{{"apply worker", mustAtoi(pid)}}, nil
+		},
 		inspect: func(ctx context.Context, p *harness.Pair) ([]string, error) {
 			s, err := p.Nodes[1].Cluster.QueryString(ctx, harness.DB, `
 				SELECT format('subscription synchronous_commit = %s, apply errors %s',

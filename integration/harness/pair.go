@@ -33,6 +33,9 @@ type Options struct {
 	Seed     string               // SQL run in "app" on the first node only (its data)
 	Config   func(i int) []string // extra YAML lines per node, appended to the file
 	Env      []string             // extra environment for every pgswitch process
+	// TLS, when set, gives each node mutual TLS for its API (index = node)
+	// and no token: https between the daemons.
+	TLS *[2]CertFiles
 }
 
 // Node is one side of the pair.
@@ -46,10 +49,17 @@ type Node struct {
 	ConfigPath string
 	StateDir   string
 	Daemon     *pgtest.Proc
+	tls        *CertFiles
 }
 
 // APIURL is the node's API as the peer reaches it.
-func (n *Node) APIURL() string { return fmt.Sprintf("http://%s:%d", n.Addr, n.APIPort) }
+func (n *Node) APIURL() string {
+	scheme := "http"
+	if n.tls != nil {
+		scheme = "https"
+	}
+	return fmt.Sprintf("%s://%s:%d", scheme, n.Addr, n.APIPort)
+}
 
 // Pair is two nodes and the pgswitch binary.
 type Pair struct {
@@ -97,6 +107,9 @@ func New(ctx context.Context, opts Options) (*Pair, error) {
 		}
 		n := &Node{Index: i, Name: opts.Names[i], NetNS: opts.NetNS[i], Addr: addr, APIPort: port,
 			ConfigPath: filepath.Join(opts.Dir, opts.Names[i]+".yaml"), StateDir: filepath.Join(opts.Dir, opts.Names[i]+"-state")}
+		if opts.TLS != nil {
+			n.tls = &opts.TLS[i]
+		}
 		p.Nodes[i] = n
 		g.Go(func() error {
 			c, err := pgtest.New(gctx, pgtest.Options{Name: n.Name, ListenAddresses: addr, NetNS: n.NetNS, Settings: opts.Settings, Parent: opts.Dir, Port: opts.Port})
@@ -159,10 +172,16 @@ func (p *Pair) WriteConfig(n *Node, extra []string) error {
 		fmt.Sprintf("  dsn: %q", p.LocalDSN(n)),
 		fmt.Sprintf("  peer_dsn: %q", p.PeerDSN(n)),
 		"security:",
-		"  token_file: " + p.TokenFile,
+	}
+	if n.tls != nil {
+		lines = append(lines, "  tls_cert: "+n.tls.Cert, "  tls_key: "+n.tls.Key, "  tls_ca: "+n.tls.CA)
+	} else {
+		lines = append(lines, "  token_file: "+p.TokenFile)
+	}
+	lines = append(lines,
 		"log:",
 		"  level: debug",
-	}
+	)
 	if p.opts.Config != nil {
 		lines = append(lines, p.opts.Config(n.Index)...)
 	}
@@ -229,11 +248,18 @@ func (p *Pair) StartDaemonEnv(ctx context.Context, n *Node, env []string) error 
 	return err
 }
 
-// Client is an authenticated API client for n.
+// Client is an authenticated API client for n (with the node's own
+// certificate when the pair uses mutual TLS).
 func (p *Pair) Client(n *Node) *api.Client {
-	c := api.NewClient(n.APIURL(), &api.Security{Token: []byte(p.Token)}, 5*time.Second)
+	sec := &api.Security{Token: []byte(p.Token)}
+	if n.tls != nil {
+		if s, err := api.LoadSecurity("", n.tls.Cert, n.tls.Key, n.tls.CA); err == nil {
+			sec = s
+		}
+	}
+	c := api.NewClient(n.APIURL(), sec, 5*time.Second)
 	if n.NetNS != "" {
-		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr := c.HTTP.Transport.(*http.Transport).Clone()
 		tr.DialContext = pgtest.NSDialer(n.NetNS)
 		c.HTTP.Transport = tr
 	}

@@ -180,7 +180,7 @@ func (d *Daemon) actFence(ctx context.Context) (handshake.Event, bool) {
 	if err != nil {
 		return handshake.Event{Kind: handshake.EvFailed, SwitchID: id, Reason: "marker: " + err.Error()}, true
 	}
-	d.logger().Info().Str("switch_id", id).Int("terminated", rep.Terminated).Int("rounds", rep.Rounds).
+	d.logger().Info().Int("terminated", rep.Terminated).Int("rounds", rep.Rounds).
 		Dur("connect", rep.Connect).Dur("fence_sql", rep.Statement).Dur("fence", rep.Took).
 		Dur("marker", time.Since(markerStart)).Str("lsn", lsn.String()).Msg("fenced; switch marker written")
 	return handshake.Event{Kind: handshake.EvFenced, SwitchID: id, FenceLSN: lsn.String()}, true
@@ -231,7 +231,7 @@ func (d *Daemon) actSendAbort(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	if err := d.peer().Do(ctx, http.MethodPost, "/v1/peer/abort", api.PeerAbort{From: d.conf().Node.Name, SwitchID: rec.SwitchID, Epoch: rec.Epoch}, nil); err != nil {
-		d.logger().Warn().Err(err).Str("switch_id", rec.SwitchID).Msg("could not tell the peer that the switchover is abandoned")
+		d.logger().Warn().Err(err).Msg("could not tell the peer that the switchover is abandoned")
 	}
 }
 
@@ -284,7 +284,7 @@ func (d *Daemon) actSendSwitchOut(ctx context.Context) (handshake.Event, bool) {
 	if err == nil && ans.State == string(handshake.Active) {
 		return handshake.Event{Kind: handshake.EvPeerActive, SwitchID: rec.SwitchID, Epoch: ans.Epoch, ReverseLSN: ans.ReverseLSN}, true
 	}
-	d.logger().Warn().Err(err).Str("switch_id", rec.SwitchID).Msg("no clear answer to SWITCH_OUT; asking the peer what it did")
+	d.logger().Warn().Err(err).Msg("no clear answer to SWITCH_OUT; asking the peer what it did")
 	return d.actQueryPeer(ctx)
 }
 

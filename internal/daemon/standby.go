@@ -152,7 +152,7 @@ func (d *Daemon) actSwitchIn(ctx context.Context) (handshake.Event, bool) {
 	id := d.switchID()
 	lsn, err := d.switchIn(ctx)
 	if err != nil {
-		d.logger().Error().Err(err).Str("switch_id", id).Msg("switching in failed; retrying")
+		d.logger().Error().Err(err).Msg("switching in failed; retrying")
 		select {
 		case <-ctx.Done():
 			return handshake.Event{}, false
@@ -169,7 +169,7 @@ func (d *Daemon) switchIn(ctx context.Context) (replication.LSN, error) {
 		sctx, cancel := context.WithTimeout(ctx, d.conf().Switchover.StepTimeout)
 		defer cancel()
 		err := f(sctx)
-		d.logger().Info().Str("step", what).Dur("took", time.Since(start)).Err(err).Str("switch_id", d.switchID()).Msg("switch-in step")
+		d.logger().Info().Str("step", what).Dur("took", time.Since(start)).Err(err).Msg("switch-in step")
 		return err
 	}
 	d.stopApplier()
