@@ -43,7 +43,16 @@ SELECT pg_catalog.pg_replication_origin_session_progress(false)::text
 
 -- name: apply_commit
 -- $1 expected origin position, $2 source commit end LSN, $3 source commit time.
-SELECT pgswitch.apply_commit($1::pg_lsn, $2::pg_lsn, $3::timestamptz)
+-- What pgswitch.apply_commit does, as one SQL expression so that the common
+-- case runs no PL/pgSQL: unless the session's origin is where the applier
+-- expects it, pgswitch.apply_commit raises; otherwise the transaction gets
+-- an xid and the origin records the source commit.
+SELECT CASE
+    WHEN pg_catalog.pg_replication_origin_session_progress(false) IS NOT DISTINCT FROM $1::pg_lsn
+    THEN pg_catalog.pg_current_xact_id()::text
+         || pg_catalog.pg_replication_origin_xact_setup($2::pg_lsn, $3::timestamptz)::text
+    ELSE pgswitch.apply_commit($1::pg_lsn, $2::pg_lsn, $3::timestamptz)::text
+END
 
 -- name: wal_positions
 -- Where this server's WAL insert and flush positions are.

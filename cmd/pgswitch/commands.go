@@ -3,6 +3,8 @@ package main
 import (
 	"errors"
 	"fmt"
+	"os"
+	"runtime/pprof"
 	"runtime/debug"
 
 	"github.com/spf13/cobra"
@@ -110,6 +112,14 @@ func daemonCmd() *cobra.Command {
 			d, err := daemon.New(cfg, log, level)
 			if err != nil {
 				return withCode(exitUsage, err)
+			}
+			if prof := os.Getenv("PGSWITCHTEST_CPUPROFILE"); prof != "" {
+				// Profiling for development and the benchmarks, not a
+				// configuration key (hence outside the PGSWITCH_ namespace).
+				if f, err := os.Create(prof); err == nil {
+					_ = pprof.StartCPUProfile(f)
+					defer func() { pprof.StopCPUProfile(); f.Close() }()
+				}
 			}
 			path, _ := cmd.Flags().GetString("config")
 			stop := reloadOnHUP(cmd.Context(), path, d, log)

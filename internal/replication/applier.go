@@ -22,7 +22,7 @@ type Config struct {
 
 	// Optional tuning; zero means the default.
 	MaxQueueBytes    int64         // received but not applied (default 32 MiB)
-	MaxBatchBytes    int           // queued in the pipeline before a round trip (default 1 MiB)
+	MaxBatchBytes    int           // queued in the pipeline before a round trip (default 128 KiB)
 	FeedbackInterval time.Duration // status to the walsender when idle (default 10 s)
 	FlushPoll        time.Duration // polling of the local flush position (default 100 ms)
 	LagPoll          time.Duration // polling of the primary's WAL position (default 1 s)
@@ -35,7 +35,7 @@ func (c *Config) defaults() {
 		c.MaxQueueBytes = 32 << 20
 	}
 	if c.MaxBatchBytes <= 0 {
-		c.MaxBatchBytes = 1 << 20
+		c.MaxBatchBytes = 128 << 10
 	}
 	if c.FeedbackInterval <= 0 {
 		c.FeedbackInterval = 10 * time.Second

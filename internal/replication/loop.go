@@ -243,8 +243,10 @@ func (l *loop) run(stop, ctx context.Context, events <-chan event, budget *semap
 		if err := l.handle(ev); err != nil {
 			return err
 		}
-		if l.sess.queued >= l.a.cfg.MaxBatchBytes || len(l.sess.pending) >= 20000 {
-			if err := l.roundTrip(); err != nil {
+		// Batches stay small, so the walsender hears of progress often;
+		// the server applies one while the next is prepared.
+		if l.sess.queued >= l.a.cfg.MaxBatchBytes || len(l.sess.pending)-l.sess.sent >= 2000 {
+			if err := l.cycle(true); err != nil {
 				return err
 			}
 		}
@@ -390,13 +392,24 @@ func (l *loop) commit(m *pglogrepl.CommitMessage) error {
 	return nil
 }
 
-// roundTrip sends what is queued, reads the results and reports progress.
-func (l *loop) roundTrip() error {
+// roundTrip sends what is queued, reads every result and reports progress.
+func (l *loop) roundTrip() error { return l.cycle(false) }
+
+// cycle sends what is queued and reports progress; with overlap it reads
+// only the results of the previous batch, so that the server applies one
+// batch while the next is being prepared.
+func (l *loop) cycle(overlap bool) error {
 	if l.txn == nil && l.needPos && !l.a.cfg.Synchronous {
 		l.sess.positions()
 		l.needPos = false
 	}
-	res, err := l.sess.roundTrip()
+	var res results
+	var err error
+	if overlap {
+		res, err = l.sess.overlap()
+	} else {
+		res, err = l.sess.roundTrip()
+	}
 	l.account(res)
 	if err != nil {
 		return err

@@ -58,6 +58,7 @@ type applySession struct {
 	nextStmt int
 	pending  []expectation // requests sent whose results are not read yet
 	unsynced bool          // requests queued since the last Sync or flush request
+	sent     int           // of pending, how many were written to the server
 	queued   int           // bytes of parameters queued since the last read
 }
 
@@ -234,19 +235,45 @@ type results struct {
 // roundTrip sends everything queued and reads every result. The pipeline
 // stays open: an implicit transaction that is not yet synced continues.
 func (s *applySession) roundTrip() (results, error) {
-	var out results
-	if len(s.pending) == 0 {
-		return out, nil
+	if err := s.send(); err != nil {
+		return results{}, err
+	}
+	return s.read(len(s.pending))
+}
+
+// overlap sends what is queued and reads only the results of what an
+// earlier call sent: the server works through this batch while the applier
+// prepares the next one. roundTrip (when the stream is idle) reads the rest.
+func (s *applySession) overlap() (results, error) {
+	earlier := s.sent
+	if err := s.send(); err != nil {
+		return results{}, err
+	}
+	return s.read(earlier)
+}
+
+// send writes everything queued to the server.
+func (s *applySession) send() error {
+	if len(s.pending) == s.sent {
+		return nil
 	}
 	if s.unsynced {
 		s.pipe.SendFlushRequest()
 		s.unsynced = false
 	}
 	if err := s.pipe.Flush(); err != nil {
-		return out, fmt.Errorf("sending to the standby database: %w", err)
+		return fmt.Errorf("sending to the standby database: %w", err)
 	}
 	s.queued = 0
-	for len(s.pending) > 0 {
+	s.sent = len(s.pending)
+	return nil
+}
+
+// read reads the results of the first n requests sent.
+func (s *applySession) read(n int) (results, error) {
+	var out results
+	for ; n > 0; n-- {
+		s.sent--
 		e := s.pending[0]
 		s.pending = s.pending[1:]
 		res, err := s.pipe.GetResults()
