@@ -21,7 +21,6 @@ type Config struct {
 	Synchronous bool   // commit each applied transaction durably at once
 
 	// Optional tuning; zero means the default.
-	MaxQueueBytes    int64         // received but not applied (default 32 MiB)
 	MaxBatchBytes    int           // queued in the pipeline before a round trip (default 128 KiB)
 	FeedbackInterval time.Duration // status to the walsender when idle (default 10 s)
 	FlushPoll        time.Duration // polling of the local flush position (default 100 ms)
@@ -31,9 +30,6 @@ type Config struct {
 }
 
 func (c *Config) defaults() {
-	if c.MaxQueueBytes <= 0 {
-		c.MaxQueueBytes = 32 << 20
-	}
 	if c.MaxBatchBytes <= 0 {
 		c.MaxBatchBytes = 128 << 10
 	}

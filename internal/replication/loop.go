@@ -11,7 +11,6 @@ import (
 	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5/pgconn"
 	"golang.org/x/sync/errgroup"
-	"golang.org/x/sync/semaphore"
 
 	"github.com/pgswitch/pgswitch/internal/pgutil"
 	"github.com/pgswitch/pgswitch/sql"
@@ -39,6 +38,7 @@ type loop struct {
 	received     LSN
 	pairs        []flushPair
 	needPos      bool // commits queued since the last positions query
+	lastPos      time.Time
 
 	lastFeedback time.Time
 	sentWrite    LSN
@@ -46,7 +46,6 @@ type loop struct {
 	sentApply    LSN
 
 	primaryLSN atomic.Uint64
-	backlog    func() int // events received but not yet handled
 }
 
 func (a *Applier) runSession(ctx context.Context) error {
@@ -83,10 +82,8 @@ func (a *Applier) runSession(ctx context.Context) error {
 		return wrapPrimary(err, "cannot start streaming")
 	}
 
-	events := make(chan event, 4096)
 	l := &loop{a: a, sess: sess, strm: strm, rels: make(map[uint32]*relation),
-		queuedEnd: start, committedEnd: start, flushed: start, received: start,
-		backlog: func() int { return len(events) }}
+		queuedEnd: start, committedEnd: start, flushed: start, received: start}
 	a.update(func(s *Status) {
 		s.Streaming = true
 		s.Sessions++
@@ -100,13 +97,11 @@ func (a *Applier) runSession(ctx context.Context) error {
 	})
 	a.log.Info().Str("lsn", start.String()).Msg("streaming from the active node")
 
-	budget := semaphore.NewWeighted(a.cfg.MaxQueueBytes)
 	g, gctx := errgroup.WithContext(sessCtx)
-	g.Go(func() error { return l.receive(gctx, events, budget) })
 	g.Go(func() error { return l.pollPrimary(gctx) })
 	g.Go(func() error {
 		defer cancel()
-		return l.run(ctx, gctx, events, budget)
+		return l.run(ctx, gctx)
 	})
 	err = g.Wait()
 	if ctx.Err() != nil || errors.Is(err, errStopped) {
@@ -148,29 +143,6 @@ func checkSlot(ctx context.Context, conn *pgconn.PgConn, slot string) error {
 	return nil
 }
 
-// receive reads the stream into events, holding back when MaxQueueBytes of
-// received data are waiting to be applied.
-func (l *loop) receive(ctx context.Context, events chan<- event, budget *semaphore.Weighted) error {
-	for {
-		ev, err := l.strm.receive(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			return wrapPrimary(err, "the replication stream broke")
-		}
-		ev.size = int(min(int64(ev.size), l.a.cfg.MaxQueueBytes))
-		if err := budget.Acquire(ctx, int64(ev.size)); err != nil {
-			return err
-		}
-		select {
-		case events <- ev:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-}
-
 // pollPrimary keeps the primary's current WAL position for the lag figures.
 func (l *loop) pollPrimary(ctx context.Context) error {
 	var conn *pgconn.PgConn
@@ -206,40 +178,45 @@ func (l *loop) pollPrimary(ctx context.Context) error {
 	}
 }
 
-// run is the apply loop. It returns errStopped when stop ends (after
-// committing what is complete and reporting it), or the first failure.
-func (l *loop) run(stop, ctx context.Context, events <-chan event, budget *semaphore.Weighted) error {
-	tick := time.NewTicker(l.a.cfg.FlushPoll)
-	defer tick.Stop()
+// run is the apply loop: one goroutine reads the stream and applies it,
+// with no queue in between (memory stays bounded by the batch). While
+// statements wait to be sent it only polls the stream, so it knows when
+// nothing more has arrived and sends at once. It returns errStopped when
+// stop ends (after committing what is complete and reporting it), or the
+// first failure.
+func (l *loop) run(stop, ctx context.Context) error {
+	lastTick := time.Now()
 	for {
 		if stop.Err() != nil {
 			return l.finish()
 		}
-		var ev event
-		if len(l.sess.pending) > 0 {
-			select {
-			case ev = <-events:
-			default:
-				if err := l.roundTrip(); err != nil {
-					return err
-				}
-				continue
-			}
-		} else {
-			select {
-			case ev = <-events:
-			case <-tick.C:
-				if err := l.idle(); err != nil {
-					return err
-				}
-				continue
-			case <-stop.Done():
-				return l.finish()
-			case <-ctx.Done():
-				return ctx.Err()
-			}
+		if ctx.Err() != nil {
+			return ctx.Err()
 		}
-		budget.Release(int64(ev.size))
+		wait := time.Until(lastTick.Add(l.a.cfg.FlushPoll))
+		if len(l.sess.pending) > l.sess.sent || len(l.sess.pending) > 0 && wait > 0 {
+			wait = pollWait
+		}
+		ev, ok, err := l.strm.next(time.Now().Add(max(wait, pollWait)))
+		if err != nil {
+			if stop.Err() != nil {
+				return l.finish()
+			}
+			return wrapPrimary(err, "the replication stream broke")
+		}
+		if !ok {
+			switch {
+			case len(l.sess.pending) > 0:
+				err = l.roundTrip()
+			case time.Since(lastTick) >= l.a.cfg.FlushPoll:
+				lastTick = time.Now()
+				err = l.idle()
+			}
+			if err != nil {
+				return err
+			}
+			continue
+		}
 		if err := l.handle(ev); err != nil {
 			return err
 		}
@@ -252,6 +229,10 @@ func (l *loop) run(stop, ctx context.Context, events <-chan event, budget *semap
 		}
 	}
 }
+
+// pollWait is how long the loop looks for more of the stream before it
+// sends what it has queued.
+const pollWait = 50 * time.Microsecond
 
 // finish commits what is complete, reports it and ends the session.
 func (l *loop) finish() error {
@@ -271,8 +252,9 @@ func (l *loop) finish() error {
 // idle runs on the ticker when nothing waits: learn the local flush
 // position while commits await it, and keep the walsender informed.
 func (l *loop) idle() error {
-	if len(l.pairs) > 0 && l.txn == nil {
+	if (len(l.pairs) > 0 || l.needPos) && l.txn == nil && !l.a.cfg.Synchronous {
 		l.sess.positions()
+		l.needPos, l.lastPos = false, time.Now()
 		if err := l.roundTrip(); err != nil {
 			return err
 		}
@@ -399,9 +381,12 @@ func (l *loop) roundTrip() error { return l.cycle(false) }
 // only the results of the previous batch, so that the server applies one
 // batch while the next is being prepared.
 func (l *loop) cycle(overlap bool) error {
-	if l.txn == nil && l.needPos && !l.a.cfg.Synchronous {
+	// The local flush position is asked for at most every FlushPoll: the
+	// WAL writer flushes asynchronous commits only every wal_writer_delay
+	// anyway, and the query is a statement of its own for the server.
+	if l.txn == nil && l.needPos && !l.a.cfg.Synchronous && time.Since(l.lastPos) >= l.a.cfg.FlushPoll {
 		l.sess.positions()
-		l.needPos = false
+		l.needPos, l.lastPos = false, time.Now()
 	}
 	var res results
 	var err error
@@ -422,8 +407,12 @@ func (l *loop) cycle(overlap bool) error {
 // account takes in what a round trip committed, even when it then failed.
 func (l *loop) account(res results) {
 	var bytes, changes int
-	for _, t := range res.committed {
+	before := l.committedEnd
+	for i, t := range res.committed {
 		l.committedEnd = t.endLSN
+		if i < res.posAfter {
+			before = t.endLSN
+		}
 		bytes += t.bytes
 		changes += t.changes
 	}
@@ -431,7 +420,9 @@ func (l *loop) account(res results) {
 		// synchronous_commit = on: each commit was flushed before its Sync.
 		l.flushed = max(l.flushed, l.committedEnd)
 	} else if res.havePos {
-		l.pairs = append(l.pairs, flushPair{local: res.localLSN, remote: l.committedEnd})
+		// The positions query ran after the commits before it, and only
+		// those: its insert position covers them.
+		l.pairs = append(l.pairs, flushPair{local: res.localLSN, remote: before})
 	}
 	if res.havePos {
 		n := 0
@@ -477,7 +468,7 @@ func (l *loop) account(res results) {
 // caughtUp: nothing received is waiting to be applied or flushed.
 func (l *loop) caughtUp() bool {
 	return l.txn == nil && len(l.sess.pending) == 0 && len(l.pairs) == 0 &&
-		l.flushed >= l.queuedEnd && l.backlog() == 0
+		l.flushed >= l.queuedEnd
 }
 
 // feedback sends standby status to the walsender when the positions moved,
@@ -518,7 +509,7 @@ func (l *loop) publish() {
 	}
 	// Behind means received changes wait to be applied (not merely to be
 	// flushed locally).
-	behind := l.txn != nil || len(l.sess.pending) > 0 || l.backlog() > 0
+	behind := l.txn != nil || len(l.sess.pending) > 0
 	l.a.update(func(s *Status) {
 		s.ReceivedLSN, s.AppliedLSN, s.FlushedLSN, s.PrimaryLSN = l.received, applied, l.flushed, primary
 		s.LagBytes = lagBytes

@@ -229,7 +229,10 @@ type results struct {
 	localLSN  pglogrepl.LSN
 	flushLSN  pglogrepl.LSN
 	havePos   bool
-	notFound  []string // tables where an UPDATE/DELETE matched no row
+	// posAfter: how many of committed were committed before the positions
+	// query (its insert position covers exactly those).
+	posAfter int
+	notFound []string // tables where an UPDATE/DELETE matched no row
 }
 
 // roundTrip sends everything queued and reads every result. The pipeline
@@ -289,6 +292,7 @@ func (s *applySession) read(n int) (results, error) {
 					out.localLSN, _ = pglogrepl.ParseLSN(string(v[0]))
 					out.flushLSN, _ = pglogrepl.ParseLSN(string(v[1]))
 					out.havePos = true
+					out.posAfter = len(out.committed)
 				}
 				if _, err := r.Close(); err != nil {
 					return out, fmt.Errorf("reading WAL positions: %w", err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/jackc/pglogrepl"
@@ -24,12 +23,9 @@ type event struct {
 
 // stream owns one walsender connection in COPY BOTH mode.
 //
-// Receive is called by one goroutine only. SendStatus may be called from
-// another goroutine at the same time: pgconn does not write to the connection
-// while it waits for a CopyData message, and sendMu keeps the writers apart.
+// One goroutine (the apply loop) reads and writes it.
 type stream struct {
-	conn   *pgconn.PgConn
-	sendMu sync.Mutex
+	conn *pgconn.PgConn
 }
 
 // startStream issues START_REPLICATION on an open replication connection.
@@ -48,13 +44,19 @@ func startStream(ctx context.Context, conn *pgconn.PgConn, slot, publication str
 	return &stream{conn: conn}, nil
 }
 
-// receive returns the next event. Message payloads are parsed into values
-// that own their memory (the connection reuses its read buffer).
-func (s *stream) receive(ctx context.Context) (event, error) {
+// next returns the next event, waiting for it until deadline; ok=false
+// when none came by then. A timeout leaves the connection usable (pgconn
+// keeps a partly read message). Payloads are parsed into values that own
+// their memory (the connection reuses its read buffer).
+func (s *stream) next(deadline time.Time) (event, bool, error) {
+	_ = s.conn.Conn().SetReadDeadline(deadline)
 	for {
-		raw, err := s.conn.ReceiveMessage(ctx)
+		raw, err := s.conn.ReceiveMessage(context.Background())
 		if err != nil {
-			return event{}, fmt.Errorf("receiving from walsender: %w", err)
+			if pgconn.Timeout(err) {
+				return event{}, false, nil
+			}
+			return event{}, false, fmt.Errorf("receiving from walsender: %w", err)
 		}
 		switch m := raw.(type) {
 		case *pgproto3.CopyData:
@@ -65,24 +67,24 @@ func (s *stream) receive(ctx context.Context) (event, error) {
 			case pglogrepl.PrimaryKeepaliveMessageByteID:
 				ka, err := pglogrepl.ParsePrimaryKeepaliveMessage(m.Data[1:])
 				if err != nil {
-					return event{}, fmt.Errorf("parsing keepalive: %w", err)
+					return event{}, false, fmt.Errorf("parsing keepalive: %w", err)
 				}
-				return event{walEnd: ka.ServerWALEnd, reply: ka.ReplyRequested, serverNow: ka.ServerTime, size: len(m.Data)}, nil
+				return event{walEnd: ka.ServerWALEnd, reply: ka.ReplyRequested, serverNow: ka.ServerTime, size: len(m.Data)}, true, nil
 			case pglogrepl.XLogDataByteID:
 				xld, err := pglogrepl.ParseXLogData(m.Data[1:])
 				if err != nil {
-					return event{}, fmt.Errorf("parsing XLogData: %w", err)
+					return event{}, false, fmt.Errorf("parsing XLogData: %w", err)
 				}
 				msg, err := pglogrepl.Parse(xld.WALData)
 				if err != nil {
-					return event{}, fmt.Errorf("parsing pgoutput message at %s: %w", xld.WALStart, err)
+					return event{}, false, fmt.Errorf("parsing pgoutput message at %s: %w", xld.WALStart, err)
 				}
-				return event{msg: msg, walStart: xld.WALStart, size: len(m.Data), serverNow: xld.ServerTime}, nil
+				return event{msg: msg, walStart: xld.WALStart, size: len(m.Data), serverNow: xld.ServerTime}, true, nil
 			}
 		case *pgproto3.ErrorResponse:
-			return event{}, pgconn.ErrorResponseToPgError(m)
+			return event{}, false, pgconn.ErrorResponseToPgError(m)
 		case *pgproto3.CopyDone:
-			return event{}, errors.New("walsender ended the stream (CopyDone)")
+			return event{}, false, errors.New("walsender ended the stream (CopyDone)")
 		}
 	}
 }
@@ -90,8 +92,6 @@ func (s *stream) receive(ctx context.Context) (event, error) {
 // sendStatus reports positions to the walsender. All three are always set:
 // pglogrepl would replace a zero flush or apply position with write.
 func (s *stream) sendStatus(write, flush, apply pglogrepl.LSN, reply bool) error {
-	s.sendMu.Lock()
-	defer s.sendMu.Unlock()
 	return pglogrepl.SendStandbyStatusUpdate(context.Background(), s.conn, pglogrepl.StandbyStatusUpdate{
 		WALWritePosition: write,
 		WALFlushPosition: flush,
