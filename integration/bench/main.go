@@ -28,12 +28,13 @@ import (
 
 // options are the command-line flags.
 type options struct {
-	backlog  int           // pgbench -N transactions in the backlog
-	rate     int           // pgbench -R during the lag measurement
-	duration time.Duration // pgbench -T during the lag measurement
-	scale    int           // pgbench -i -s
-	only     string        // pgswitch | native | both
-	keep     bool          // keep the work directory (daemon logs)
+	backlog     int           // pgbench -N transactions in the backlog
+	rate        int           // pgbench -R during the lag measurement
+	duration    time.Duration // pgbench -T during the lag measurement
+	scale       int           // pgbench -i -s
+	only        string        // pgswitch | native | both
+	keep        bool          // keep the work directory (daemon logs)
+	switchovers int           // switchovers to time under load (0: none)
 }
 
 func main() {
@@ -44,6 +45,7 @@ func main() {
 	flag.IntVar(&o.scale, "scale", 10, "pgbench scale factor (pgbench -i -s)")
 	flag.StringVar(&o.only, "only", "both", "which to measure: pgswitch, native or both")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory with the daemon logs")
+	flag.IntVar(&o.switchovers, "switchovers", 5, "switchovers to time under a write load through the VIP (needs root)")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -118,6 +120,14 @@ func run(ctx context.Context, o options) error {
 	}
 	rep.loadAfter = loadAverage()
 	rep.print(os.Stdout)
+	if o.only == "native" || o.switchovers == 0 {
+		return nil
+	}
+	sw, err := runSwitchovers(ctx, work, o.switchovers)
+	if err != nil {
+		return fmt.Errorf("switchovers: %w", err)
+	}
+	sw.print(os.Stdout)
 	return nil
 }
 
