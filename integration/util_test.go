@@ -6,6 +6,7 @@ import (
 
 	"github.com/pgswitch/pgswitch/integration/harness"
 	"github.com/pgswitch/pgswitch/internal/pgtest"
+	"github.com/pgswitch/pgswitch/internal/replication"
 )
 
 func tail(s string, n int) string {
@@ -20,3 +21,5 @@ func tail(s string, n int) string {
 func runIn(ctx context.Context, n *harness.Node, env []string, argv ...string) (string, string, int, error) {
 	return pgtest.Run(ctx, n.NetNS, env, argv...)
 }
+
+func replicationLSN(s string) (replication.LSN, error) { return replication.ParseLSN(s) }

@@ -40,7 +40,8 @@ func (d *Daemon) Reload(next *config.Config) {
 	if lvl, err := config.ParseLevel(applied.Log.Level); err == nil && d.level != nil {
 		d.level.Set(lvl)
 	}
-	ev := d.log.Info().Str("log_level", applied.Log.Level).Int64("max_lag_bytes", applied.Switchover.MaxLagBytes).
+	// Logged whatever the new level (zerolog.NoLevel passes the filter).
+	ev := d.log.Log().Str("log_level", applied.Log.Level).Int64("max_lag_bytes", applied.Switchover.MaxLagBytes).
 		Dur("catchup_timeout", applied.Switchover.CatchupTimeout).Dur("step_timeout", applied.Switchover.StepTimeout).
 		Bool("failover_auto", applied.Failover.Auto)
 	if len(restart) > 0 {

@@ -239,7 +239,14 @@ func (l *loop) finish() error {
 	// Bound the last round trip: the database may be gone.
 	_ = l.sess.conn.Conn().SetDeadline(time.Now().Add(5 * time.Second))
 	if l.txn == nil && !l.a.cfg.Synchronous {
+		// Flush the local WAL up to the last applied commit, so that the
+		// final feedback can report everything applied as durable.
+		l.sess.execSQL("SELECT pg_catalog.pg_replication_origin_session_progress(true)", expectation{kind: expOther})
+		l.sess.pipe.SendPipelineSync()
+		l.sess.pending = append(l.sess.pending, expectation{kind: expSync})
+		l.sess.unsynced = false
 		l.sess.positions()
+		l.needPos, l.lastPos = false, time.Now()
 	}
 	if err := l.roundTrip(); err != nil {
 		return err
