@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -69,6 +70,8 @@ type Pair struct {
 	Token     string
 	TokenFile string
 	opts      Options
+	clientsMu sync.Mutex
+	clients   map[string]*api.Client // one per node: connections are reused
 }
 
 // Other is the node that is not n.
@@ -251,6 +254,14 @@ func (p *Pair) StartDaemonEnv(ctx context.Context, n *Node, env []string) error 
 // Client is an authenticated API client for n (with the node's own
 // certificate when the pair uses mutual TLS).
 func (p *Pair) Client(n *Node) *api.Client {
+	p.clientsMu.Lock()
+	defer p.clientsMu.Unlock()
+	if c, ok := p.clients[n.Name]; ok {
+		return c
+	}
+	if p.clients == nil {
+		p.clients = map[string]*api.Client{}
+	}
 	sec := &api.Security{Token: []byte(p.Token)}
 	if n.tls != nil {
 		if s, err := api.LoadSecurity("", n.tls.Cert, n.tls.Key, n.tls.CA); err == nil {
@@ -263,6 +274,7 @@ func (p *Pair) Client(n *Node) *api.Client {
 		tr.DialContext = pgtest.NSDialer(n.NetNS)
 		c.HTTP.Transport = tr
 	}
+	p.clients[n.Name] = c
 	return c
 }
 

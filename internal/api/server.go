@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -40,6 +41,8 @@ func NewServer(b Backend, sec *Security, metrics http.Handler, log zerolog.Logge
 		s.mux.Handle("GET /metrics", metrics)
 	}
 	s.Handle("GET /v1/status", http.HandlerFunc(s.status))
+	// Go's profiles, for an operator chasing a leak (authenticated).
+	s.Handle("GET /v1/debug/pprof/", http.StripPrefix("/v1", http.HandlerFunc(pprof.Index)))
 	return s
 }
 

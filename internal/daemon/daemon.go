@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 	"golang.org/x/sync/errgroup"
@@ -58,6 +59,9 @@ type Daemon struct {
 
 	registry *prometheus.Registry
 	swm      *switchMetrics
+
+	peerOnce   sync.Once
+	peerClient *api.Client
 }
 
 // appRun is a running applier and how to stop it.
@@ -102,7 +106,8 @@ func New(cfg *config.Config, log zerolog.Logger, level *config.LevelVar) (*Daemo
 		registry: prometheus.NewRegistry()}
 	d.cfg.Store(cfg)
 	d.setLogger(rec)
-	d.registry.MustRegister(newCollector(d))
+	d.registry.MustRegister(newCollector(d), collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	d.swm = newSwitchMetrics(cfg.Node.Name, d.registry)
 	return d, nil
 }

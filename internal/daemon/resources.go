@@ -24,8 +24,11 @@ func (d *Daemon) peerDB() *dbrole.DB {
 	return &dbrole.DB{DSN: d.conf().Postgres.PeerDSN, AppName: d.conf().ApplicationName(), Log: d.log}
 }
 
+// peer is the client of the peer's API: one for the daemon's life, so that
+// its connections are reused, not leaked.
 func (d *Daemon) peer() *api.Client {
-	return api.NewClient(d.conf().Peer.APIURL, d.sec, 0)
+	d.peerOnce.Do(func() { d.peerClient = api.NewClient(d.conf().Peer.APIURL, d.sec, 0) })
+	return d.peerClient
 }
 
 func (d *Daemon) currentApplier() *appRun {
