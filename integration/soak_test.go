@@ -1,10 +1,10 @@
 package integration
 
 import (
-	"io"
-	"net/http"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"regexp"
 	"strconv"
