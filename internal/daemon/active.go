@@ -108,6 +108,9 @@ func (d *Daemon) preconditions(ctx context.Context) error {
 	if peer.Epoch != rec.Epoch {
 		problems = append(problems, fmt.Sprintf("%s is in epoch %d, this node in %d", peer.Node, peer.Epoch, rec.Epoch))
 	}
+	if !peer.Database.Reachable {
+		problems = append(problems, fmt.Sprintf("%s's database is unreachable: %s", peer.Node, peer.Database.Error))
+	}
 	for _, f := range peer.Faults {
 		problems = append(problems, fmt.Sprintf("%s has a fault: %s (%s)", peer.Node, f.Reason, f.Detail))
 	}
@@ -138,7 +141,7 @@ func (d *Daemon) schemaDrift(ctx context.Context) ([]string, error) {
 	defer local.Close(context.Background())
 	peer, err := pgutil.Connect(ctx, d.conf().Postgres.PeerDSN, pgutil.Options{AppName: d.conf().ApplicationName() + "_check"})
 	if err != nil {
-		return nil, fmt.Errorf("comparing schemas: %w", err)
+		return nil, fmt.Errorf("comparing schemas: %s's database: %w", d.conf().Peer.Name, err)
 	}
 	defer peer.Close(context.Background())
 	tables, err := schema.Replicated(ctx, local, d.conf().Replication.Publication, d.conf().Replication.Tables)
