@@ -2,12 +2,14 @@ package integration
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/pgswitch/pgswitch/integration/harness"
+	"github.com/pgswitch/pgswitch/internal/api"
 	"github.com/pgswitch/pgswitch/internal/pgtest"
 )
 
@@ -128,4 +130,63 @@ func probe(t *testing.T, p *harness.Pair, n *harness.Node, path string) int {
 	}
 	resp.Body.Close()
 	return resp.StatusCode
+}
+
+// promote --dry-run checks the preconditions only; --json prints one JSON
+// object per line ending with the result; an inactive pgswitch slot that no
+// role needs is dropped and a foreign one reported.
+func TestPromoteDryRunJSONAndSlots(t *testing.T) {
+	p := newPair(t, harness.Options{Schema: counterSchema, Seed: counterSeed, Env: []string{"PGSWITCH_SUPERVISION_INTERVAL=100ms"}})
+	ctx := ctxFor(t, 3*time.Minute)
+	a, b := p.Nodes[0], p.Nodes[1]
+	must(t, p.Init(ctx))
+	must(t, p.StartDaemon(ctx, a))
+	must(t, p.StartDaemon(ctx, b))
+	waitRole(t, p, b, "STANDBY", true)
+
+	out, _, code, err := p.Run(ctx, a, "promote", "--dry-run")
+	must(t, err)
+	if code != 0 || !strings.Contains(out, "dry run") {
+		t.Fatalf("promote --dry-run: exit %d\n%s", code, out)
+	}
+	st, err := p.Status(ctx, a)
+	must(t, err)
+	if st.State != "ACTIVE" || st.Epoch != 1 || st.Database.ClientMode != "writable" {
+		t.Fatalf("--dry-run changed something: %s epoch %d %s", st.State, st.Epoch, st.Database.ClientMode)
+	}
+
+	out, _, code, err = p.Run(ctx, b, "promote", "--json")
+	must(t, err)
+	if code != 0 {
+		t.Fatalf("promote --json: exit %d\n%s", code, out)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	var last api.PromoteEvent
+	for _, l := range lines {
+		var ev api.PromoteEvent
+		if err := json.Unmarshal([]byte(l), &ev); err != nil {
+			t.Fatalf("promote --json printed a line that is not JSON: %q", l)
+		}
+		last = ev
+	}
+	if last.Result == nil || last.Result.Outcome != "done" || last.Result.ExitCode != 0 || len(last.Result.Steps) < 4 {
+		t.Fatalf("promote --json ends with %+v", last)
+	}
+
+	// Slots: a forgotten pgswitch slot is dropped, a foreign one reported.
+	active := b
+	must(t, active.Cluster.Exec(ctx, harness.DB, "SELECT pg_create_logical_replication_slot('pgswitch_forgotten', 'pgoutput')"))
+	must(t, active.Cluster.Exec(ctx, harness.DB, "SELECT pg_create_logical_replication_slot('someone_elses', 'pgoutput')"))
+	pgtest.Eventually(t, 30*time.Second, "the forgotten pgswitch slot to be dropped", func() (bool, error) {
+		n, err := active.Cluster.QueryString(ctx, harness.DB, "SELECT count(*)::text FROM pg_replication_slots WHERE slot_name = 'pgswitch_forgotten'")
+		return n == "0", err
+	})
+	waitFaultState(t, p, active, "stray_slot", true)
+	n, err := active.Cluster.QueryString(ctx, harness.DB, "SELECT count(*)::text FROM pg_replication_slots WHERE slot_name IN ('someone_elses', 'pgswitch_node_a')")
+	must(t, err)
+	if n != "2" {
+		t.Fatalf("a foreign slot or the peer's own slot was dropped (%s of 2 left)", n)
+	}
+	must(t, active.Cluster.Exec(ctx, harness.DB, "SELECT pg_drop_replication_slot('someone_elses')"))
+	waitFaultState(t, p, active, "stray_slot", false)
 }

@@ -12,7 +12,7 @@ import (
 	"github.com/pgswitch/pgswitch/internal/pgutil"
 )
 
-// watchSlots looks for replication slots on the local database that no
+// watchSlots (every 30 supervision intervals) looks for replication slots on the local database that no
 // node uses: they keep WAL forever. Inactive slots that pgswitch owns
 // (pgswitch_…) and does not need in the node's current role are dropped;
 // anyone else's are reported as the fault stray_slot and left alone.
@@ -21,7 +21,7 @@ func (d *Daemon) watchSlots(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-time.After(30 * time.Second):
+		case <-time.After(30 * d.conf().Supervision.Interval):
 		}
 		st := d.state()
 		if st != handshake.Active && st != handshake.Standby && st != handshake.Fault {
