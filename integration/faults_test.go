@@ -138,8 +138,8 @@ func TestFaultInitiatedSwitchover(t *testing.T) {
 	must(t, np.SameData(ctx, "writes"))
 	have := idsOn(ctx, t, active)
 	for _, a := range append(acks, directAcks...) {
-		if !have[a.id] {
-			t.Errorf("acknowledged write %d (%s) is missing", a.id, a.via)
+		if !have[a.ID] {
+			t.Errorf("acknowledged write %d (%s) is missing", a.ID, a.Via)
 		}
 	}
 	assertNoDualWriters(t, directAcks)

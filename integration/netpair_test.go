@@ -86,78 +86,24 @@ func (np *netPair) clientConn(ctx context.Context, host string) (*pgx.Conn, erro
 }
 
 // ack is one acknowledged write.
-type ack struct {
-	id         int64
-	via        string
-	start, end time.Time
-}
+type ack = harness.Ack
 
-// writer inserts rows as fast as it can through one address, reconnecting
-// after errors, and records every acknowledged row.
-type writer struct {
-	np   *netPair
-	via  string // host address
-	name string
-	mu   sync.Mutex
-	acks []ack
-	errs int
-	wg   sync.WaitGroup
-}
+// writer is one client inserting through one address as fast as it can.
+type writer struct{ w *harness.Writers }
 
 func (np *netPair) startWriter(ctx context.Context, t *testing.T, name, host string) *writer {
-	w := &writer{np: np, via: host, name: name}
-	w.wg.Add(1)
-	go func() {
-		defer w.wg.Done()
-		var conn *pgx.Conn
-		defer func() {
-			if conn != nil {
-				conn.Close(context.Background())
-			}
-		}()
-		for ctx.Err() == nil {
-			if conn == nil {
-				cctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
-				c, err := np.clientConn(cctx, host)
-				cancel()
-				if err != nil {
-					w.fail()
-					sleepCtx(ctx, 10*time.Millisecond)
-					continue
-				}
-				conn = c
-			}
-			start := time.Now()
-			qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-			var id int64
-			err := conn.QueryRow(qctx, "INSERT INTO writes (id, via) VALUES (nextval('tickets'), $1) RETURNING id", name).Scan(&id)
-			cancel()
-			if err != nil {
-				w.fail()
-				conn.Close(context.Background())
-				conn = nil
-				sleepCtx(ctx, 10*time.Millisecond)
-				continue
-			}
-			w.mu.Lock()
-			w.acks = append(w.acks, ack{id: id, via: name, start: start, end: time.Now()})
-			w.mu.Unlock()
-		}
-	}()
-	return w
-}
-
-func (w *writer) fail() {
-	w.mu.Lock()
-	w.errs++
-	w.mu.Unlock()
+	return &writer{w: harness.StartWriters(ctx, harness.WriterOptions{
+		Via:            name,
+		Connect:        func(ctx context.Context) (*pgx.Conn, error) { return np.clientConn(ctx, host) },
+		Insert:         "INSERT INTO writes (id, via) VALUES (nextval('tickets'), $1) RETURNING id",
+		Args:           func(int) []any { return []any{name} },
+		ConnectTimeout: 300 * time.Millisecond,
+	})}
 }
 
 func (w *writer) stop() []ack {
-	w.wg.Wait()
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return append([]ack(nil), w.acks...)
+	acks, _ := w.w.Wait()
+	return acks
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) {
@@ -167,19 +113,7 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 	}
 }
 
-// longestPause is the longest time between two consecutive acknowledged
-// writes (the write-unavailability window).
-func longestPause(acks []ack) (time.Duration, time.Time) {
-	sort.Slice(acks, func(i, j int) bool { return acks[i].end.Before(acks[j].end) })
-	var worst time.Duration
-	var at time.Time
-	for i := 1; i < len(acks); i++ {
-		if d := acks[i].end.Sub(acks[i-1].end); d > worst {
-			worst, at = d, acks[i-1].end
-		}
-	}
-	return worst, at
-}
+func longestPause(acks []ack) (time.Duration, time.Time) { return harness.LongestPause(acks) }
 
 // vipWatch samples both hosts for the VIP every few milliseconds and
 // records any moment both held it.
@@ -239,18 +173,9 @@ func (v *vipWatch) stop() ([]time.Time, map[string]int) {
 
 // idsOn returns the ids of the writes table on n.
 func idsOn(ctx context.Context, t *testing.T, n *harness.Node) map[int64]bool {
-	conn, err := n.Cluster.Conn(ctx, harness.DB)
+	ids, err := harness.IDs(ctx, n, "SELECT id FROM writes")
 	must(t, err)
-	defer conn.Close(context.Background())
-	rows, err := conn.Query(ctx, "SELECT id FROM writes")
-	must(t, err)
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-	must(t, err)
-	out := make(map[int64]bool, len(ids))
-	for _, id := range ids {
-		out[id] = true
-	}
-	return out
+	return ids
 }
 
 // promote runs pgswitch promote on n and returns its exit code and output.
@@ -273,5 +198,5 @@ func (np *netPair) active(ctx context.Context, t *testing.T) (*harness.Node, *ha
 }
 
 func sortAcks(acks []ack) {
-	sort.Slice(acks, func(i, j int) bool { return acks[i].start.Before(acks[j].start) })
+	sort.Slice(acks, func(i, j int) bool { return acks[i].Start.Before(acks[j].Start) })
 }

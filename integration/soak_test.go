@@ -111,7 +111,7 @@ func TestSoak(t *testing.T) {
 		have := idsOn(ctx, t, n)
 		lost := 0
 		for _, a := range append(acks, directAcks...) {
-			if !have[a.id] {
+			if !have[a.ID] {
 				lost++
 			}
 		}

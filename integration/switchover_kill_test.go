@@ -82,8 +82,8 @@ func TestKill9AtEachStep(t *testing.T) {
 	must(t, np.SameData(ctx, "writes"))
 	have := idsOn(ctx, t, active)
 	for _, a := range append(acks, directAcks...) {
-		if !have[a.id] {
-			t.Errorf("acknowledged write %d (%s) is missing", a.id, a.via)
+		if !have[a.ID] {
+			t.Errorf("acknowledged write %d (%s) is missing", a.ID, a.Via)
 		}
 	}
 	assertNoDualWriters(t, directAcks)
@@ -100,8 +100,8 @@ func assertNoDualWriters(t *testing.T, acks []ack) {
 	sortAcks(acks)
 	for i := 1; i < len(acks); i++ {
 		prev, cur := acks[i-1], acks[i]
-		if prev.via != cur.via && cur.start.Before(prev.end) {
-			t.Errorf("both nodes accepted writes in the same period: %s write %d and %s write %d overlap", prev.via, prev.id, cur.via, cur.id)
+		if prev.Via != cur.Via && cur.Start.Before(prev.End) {
+			t.Errorf("both nodes accepted writes in the same period: %s write %d and %s write %d overlap", prev.Via, prev.ID, cur.Via, cur.ID)
 		}
 	}
 	// Sequences: each node's run of writes hands out ids above the
@@ -109,14 +109,14 @@ func assertNoDualWriters(t *testing.T, acks []ack) {
 	var lastMax int64 = -1
 	var runMax int64 = -1
 	for i, a := range acks {
-		if i > 0 && a.via != acks[i-1].via {
+		if i > 0 && a.Via != acks[i-1].Via {
 			lastMax, runMax = runMax, -1
 		}
-		if a.id <= lastMax {
-			t.Errorf("%s handed out id %d, not above %d from the previous active", a.via, a.id, lastMax)
+		if a.ID <= lastMax {
+			t.Errorf("%s handed out id %d, not above %d from the previous active", a.Via, a.ID, lastMax)
 			return
 		}
-		runMax = max(runMax, a.id)
+		runMax = max(runMax, a.ID)
 	}
 	_ = fmt.Sprint
 }

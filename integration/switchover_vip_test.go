@@ -73,7 +73,7 @@ func TestSwitchoverUnderLoadThroughVIP(t *testing.T) {
 		have := idsOn(ctx, t, n)
 		missing := 0
 		for _, a := range append(acks, directAcks...) {
-			if !have[a.id] {
+			if !have[a.ID] {
 				missing++
 			}
 		}
@@ -90,7 +90,7 @@ func TestSwitchoverUnderLoadThroughVIP(t *testing.T) {
 	assertNoDualWriters(t, directAcks)
 	changes := 0
 	for i := 1; i < len(directAcks); i++ {
-		if directAcks[i].via != directAcks[i-1].via {
+		if directAcks[i].Via != directAcks[i-1].Via {
 			changes++
 		}
 	}

@@ -9,9 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
-	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -135,7 +133,18 @@ func runSwitchovers(ctx context.Context, work string, rounds int) (switchResult,
 
 	// Five switchovers under writes through the VIP.
 	wctx, stop := context.WithCancel(ctx)
-	w := startVIPWriters(wctx, top.Hosts["client"].NS, vip, port, res.writers)
+	w := harness.StartWriters(wctx, harness.WriterOptions{
+		Clients: res.writers, Rate: writeRate, ConnectTimeout: 300 * time.Millisecond,
+		Connect: func(ctx context.Context) (*pgx.Conn, error) {
+			cfg, err := pgx.ParseConfig(fmt.Sprintf("host=%s port=%d user=app dbname=%s sslmode=disable", vip, port, harness.DB))
+			if err != nil {
+				return nil, err
+			}
+			cfg.DialFunc = pgtest.NSDialer(top.Hosts["client"].NS)
+			return pgx.ConnectConfig(ctx, cfg)
+		},
+		Insert: "INSERT INTO writes (id) VALUES (nextval('tickets')) RETURNING id",
+	})
 	type span struct{ start, end time.Time }
 	var spans []span
 	for i := 0; i < rounds; i++ {
@@ -150,7 +159,7 @@ func runSwitchovers(ctx context.Context, work string, rounds int) (switchResult,
 		end := time.Now()
 		if err != nil || code != 0 {
 			stop()
-			w.wait()
+			w.Wait()
 			return res, fmt.Errorf("promote: exit %d %v\n%s%s", code, err, out, errOut)
 		}
 		spans = append(spans, span{start, end})
@@ -158,21 +167,17 @@ func runSwitchovers(ctx context.Context, work string, rounds int) (switchResult,
 		res.steps = append(res.steps, stepSummary(out))
 		if err := waitStandby(ctx, p, active); err != nil {
 			stop()
-			w.wait()
+			w.Wait()
 			return res, err
 		}
 	}
 	sleep(ctx, time.Second)
 	stop()
-	acks := w.wait()
+	acks, _ := w.Wait()
 	res.acked = len(acks)
-	ends := make([]time.Time, len(acks))
-	for i, a := range acks {
-		ends[i] = a.end
-	}
-	sort.Slice(ends, func(i, j int) bool { return ends[i].Before(ends[j]) })
 	for _, s := range spans {
-		res.windows = append(res.windows, longestGap(ends, s.start.Add(-500*time.Millisecond), s.end.Add(3*time.Second)))
+		gap, _ := harness.LongestGap(acks, s.start.Add(-500*time.Millisecond), s.end.Add(3*time.Second))
+		res.windows = append(res.windows, gap)
 	}
 
 	// Every acknowledged write is on both nodes.
@@ -184,15 +189,11 @@ func runSwitchovers(ctx context.Context, work string, rounds int) (switchResult,
 		return res, err
 	}
 	for _, n := range p.Nodes {
-		have, err := idsOf(ctx, n)
+		have, err := harness.IDs(ctx, n, "SELECT id FROM writes")
 		if err != nil {
 			return res, err
 		}
-		for _, a := range acks {
-			if !have[a.id] {
-				res.lost++
-			}
-		}
+		res.lost += harness.Missing(acks, have)
 	}
 	return res, nil
 }
@@ -209,27 +210,6 @@ func waitStandby(ctx context.Context, p *harness.Pair, n *harness.Node) error {
 	})
 }
 
-// longestGap is the longest time between consecutive acknowledgements in
-// [from, to] (ends sorted).
-func longestGap(ends []time.Time, from, to time.Time) time.Duration {
-	var worst time.Duration
-	var prev time.Time
-	for _, e := range ends {
-		if e.Before(from) {
-			prev = e
-			continue
-		}
-		if e.After(to) {
-			break
-		}
-		if !prev.IsZero() && e.Sub(prev) > worst {
-			worst = e.Sub(prev)
-		}
-		prev = e
-	}
-	return worst
-}
-
 var stepRE = regexp.MustCompile(`(?m)^\s*\S+\s+(node-\w)\s+(\S+)\s+\(\+([^)]+)\)`)
 
 // stepSummary condenses promote's step lines: "node-a REQUESTING_SWITCH +0s, …".
@@ -243,101 +223,6 @@ func stepSummary(out string) string {
 
 // writeRate is the steady write load through the VIP, per second.
 const writeRate = 1000
-
-type ack struct {
-	id  int64
-	end time.Time
-}
-
-type vipWriters struct {
-	mu   sync.Mutex
-	acks []ack
-	wg   sync.WaitGroup
-}
-
-// startVIPWriters runs n clients in namespace ns inserting through the VIP
-// at a steady writeRate in all; each reconnects at once after an error (a
-// 300 ms connect timeout, like an eager connection pool).
-func startVIPWriters(ctx context.Context, ns, vip string, port, n int) *vipWriters {
-	w := &vipWriters{}
-	for range n {
-		w.wg.Add(1)
-		go func() {
-			defer w.wg.Done()
-			var conn *pgx.Conn
-			defer func() {
-				if conn != nil {
-					conn.Close(context.Background())
-				}
-			}()
-			tick := time.NewTicker(time.Duration(n) * time.Second / writeRate)
-			defer tick.Stop()
-			for ctx.Err() == nil {
-				select {
-				case <-tick.C:
-				case <-ctx.Done():
-					return
-				}
-				if conn == nil {
-					cfg, err := pgx.ParseConfig(fmt.Sprintf("host=%s port=%d user=app dbname=%s sslmode=disable", vip, port, harness.DB))
-					if err != nil {
-						return
-					}
-					cfg.DialFunc = pgtest.NSDialer(ns)
-					cctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
-					conn, err = pgx.ConnectConfig(cctx, cfg)
-					cancel()
-					if err != nil {
-						conn = nil
-						sleep(ctx, 10*time.Millisecond)
-						continue
-					}
-				}
-				qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-				var id int64
-				err := conn.QueryRow(qctx, "INSERT INTO writes (id) VALUES (nextval('tickets')) RETURNING id").Scan(&id)
-				cancel()
-				if err != nil {
-					conn.Close(context.Background())
-					conn = nil
-					continue
-				}
-				w.mu.Lock()
-				w.acks = append(w.acks, ack{id: id, end: time.Now()})
-				w.mu.Unlock()
-			}
-		}()
-	}
-	return w
-}
-
-func (w *vipWriters) wait() []ack {
-	w.wg.Wait()
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return slices.Clone(w.acks)
-}
-
-func idsOf(ctx context.Context, n *harness.Node) (map[int64]bool, error) {
-	conn, err := n.Cluster.Conn(ctx, harness.DB)
-	if err != nil {
-		return nil, err
-	}
-	defer conn.Close(context.Background())
-	rows, err := conn.Query(ctx, "SELECT id FROM writes")
-	if err != nil {
-		return nil, err
-	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[int64]bool, len(ids))
-	for _, id := range ids {
-		out[id] = true
-	}
-	return out, nil
-}
 
 func sleep(ctx context.Context, d time.Duration) {
 	select {

@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -120,7 +119,7 @@ func run(ctx context.Context, writers int, between time.Duration, keep bool) (er
 	}
 	sleep(ctx, between)
 	stopLoad()
-	acks, failures := load.wait()
+	acks, failures := load.Wait()
 
 	step("checking: every acknowledged write on both nodes")
 	active := activeOf(ctx, p)
@@ -129,20 +128,16 @@ func run(ctx context.Context, writers int, between time.Duration, keep bool) (er
 	}
 	lost := map[string]int{}
 	for _, n := range p.Nodes {
-		have, err := ids(ctx, n)
+		have, err := harness.IDs(ctx, n, "SELECT id FROM ledger")
 		if err != nil {
 			return err
 		}
-		for _, a := range acks {
-			if !have[a.id] {
-				lost[n.Name]++
-			}
-		}
+		lost[n.Name] = harness.Missing(acks, have)
 	}
 	if err := p.SameData(ctx, "ledger"); err != nil {
 		return err
 	}
-	pause, at := longestPause(acks)
+	pause, at := harness.LongestPause(acks)
 	out, _, _, _ := p.Run(ctx, a, "status")
 	step("pgswitch status")
 	fmt.Print(indent(out))
@@ -186,5 +181,3 @@ func sleep(ctx context.Context, d time.Duration) {
 	case <-time.After(d):
 	}
 }
-
-var _ = filepath.Join

@@ -225,6 +225,8 @@ func (d *Daemon) stopApplier() {
 	}
 	run.cancel()
 	<-run.done
+	st := run.a.Status()
+	d.logger().Info().Str("lsn", st.AppliedLSN.String()).Uint64("applied_transactions", st.AppliedTxns).Msg("applier stopped")
 }
 
 func (d *Daemon) state() handshake.State {

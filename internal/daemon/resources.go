@@ -45,10 +45,12 @@ func (d *Daemon) bindVIP(ctx context.Context) error {
 	if d.vip.Disabled() {
 		return nil
 	}
+	ctx = d.logger().WithContext(ctx)
 	if err := d.vip.Add(ctx); err != nil {
 		return err
 	}
 	d.vipHeld.Store(true)
+	actx := d.logger().WithContext(d.ctx)
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
@@ -61,7 +63,7 @@ func (d *Daemon) bindVIP(ctx context.Context) error {
 			if i > 0 && d.state() != handshake.Active {
 				return
 			}
-			if err := d.vip.Announce(d.ctx); err != nil {
+			if err := d.vip.Announce(actx); err != nil {
 				d.logger().Warn().Err(err).Str("vip", d.vip.Address()).Int("burst", i+1).Msg("announcing the VIP")
 			}
 		}
@@ -73,7 +75,7 @@ func (d *Daemon) releaseVIP(ctx context.Context) error {
 	if d.vip.Disabled() {
 		return nil
 	}
-	if err := d.vip.Release(ctx); err != nil {
+	if err := d.vip.Release(d.logger().WithContext(ctx)); err != nil {
 		return err
 	}
 	d.vipHeld.Store(false)

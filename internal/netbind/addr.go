@@ -60,9 +60,9 @@ func (v *VIP) add(ctx context.Context) (*net.Interface, error) {
 		return nil, fmt.Errorf("binding VIP %s on %s: %w", v.prefix, v.iface, err)
 	}
 	if already {
-		v.log.Debug().Msg("VIP already bound")
+		v.logger(ctx).Debug().Msg("VIP already bound")
 	} else {
-		v.log.Info().Msg("VIP bound")
+		v.logger(ctx).Info().Msg("VIP bound")
 	}
 	return ifi, nil
 }
@@ -95,14 +95,14 @@ func (v *VIP) Release(ctx context.Context) error {
 	})
 	switch {
 	case errors.Is(err, ErrInterfaceNotFound):
-		v.log.Warn().Msg("VIP interface missing; nothing to release")
+		v.logger(ctx).Warn().Msg("VIP interface missing; nothing to release")
 		return nil
 	case err != nil:
 		return fmt.Errorf("releasing VIP %s on %s: %w", v.prefix, v.iface, err)
 	case removed == 0:
-		v.log.Debug().Msg("VIP already absent")
+		v.logger(ctx).Debug().Msg("VIP already absent")
 	default:
-		v.log.Info().Msg("VIP released")
+		v.logger(ctx).Info().Msg("VIP released")
 	}
 	return nil
 }

@@ -55,7 +55,7 @@ func (v *VIP) announce(ctx context.Context, ifi *net.Interface) error {
 		return err
 	}
 	if len(ifi.HardwareAddr) != 6 {
-		v.log.Warn().Msg("interface has no Ethernet address; announcement skipped")
+		v.logger(ctx).Warn().Msg("interface has no Ethernet address; announcement skipped")
 		return nil
 	}
 	var (
@@ -67,7 +67,7 @@ func (v *VIP) announce(ctx context.Context, ifi *net.Interface) error {
 	} else {
 		var na *naSender
 		if na, err = newNASender(ifi, v.prefix.Addr()); err == nil {
-			v.log.Debug().Str("source", na.source.String()).Msg("sending neighbour advertisements")
+			v.logger(ctx).Debug().Str("source", na.source.String()).Msg("sending neighbour advertisements")
 			s = na
 		}
 	}
@@ -95,6 +95,6 @@ func (v *VIP) announce(ctx context.Context, ifi *net.Interface) error {
 			return fmt.Errorf("announcement %d of %d: %w", i+1, v.count, err)
 		}
 	}
-	v.log.Debug().Int("count", v.count).Msg("VIP announced")
+	v.logger(ctx).Debug().Int("count", v.count).Msg("VIP announced")
 	return nil
 }

@@ -1,6 +1,7 @@
 package netbind
 
 import (
+	"context"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -127,4 +128,15 @@ func (v *VIP) String() string {
 		return "VIP disabled"
 	}
 	return v.prefix.String() + " on " + v.iface
+}
+
+// logger is the logger in ctx (with the caller's fields, such as a
+// switchover's switch_id) when there is one, with this VIP's fields; else
+// the VIP's own.
+func (v *VIP) logger(ctx context.Context) *zerolog.Logger {
+	if l := zerolog.Ctx(ctx); l != zerolog.DefaultContextLogger && l.GetLevel() != zerolog.Disabled {
+		ll := l.With().Str("vip", v.prefix.String()).Str("interface", v.iface).Logger()
+		return &ll
+	}
+	return &v.log
 }

@@ -252,7 +252,7 @@ func (l *loop) finish() error {
 		return err
 	}
 	l.feedback(false, true)
-	l.a.log.Info().Str("lsn", l.committedEnd.String()).Msg("applier stopped")
+	l.a.log.Debug().Str("lsn", l.committedEnd.String()).Msg("apply session ended")
 	return errStopped
 }
 
