@@ -45,9 +45,7 @@ func TestHTTPProbesAuthAndMetrics(t *testing.T) {
 	p := newPair(t, harness.Options{Schema: counterSchema, Seed: counterSeed})
 	ctx := ctxFor(t, 2*time.Minute)
 	a, b := p.Nodes[0], p.Nodes[1]
-	must(t, p.Init(ctx))
-	must(t, p.StartDaemon(ctx, a))
-	must(t, p.StartDaemon(ctx, b))
+	startBoth(t, ctx, p)
 	must(t, counterLoad(ctx, t, a, 2, 200))
 	must(t, p.WaitCaughtUp(ctx, a, b))
 

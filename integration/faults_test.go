@@ -61,9 +61,7 @@ func TestFaultsInjectedAndCleared(t *testing.T) {
 		}})
 	ctx := ctxFor(t, 4*time.Minute)
 	a, b := p.Nodes[0], p.Nodes[1]
-	must(t, p.Init(ctx))
-	must(t, p.StartDaemon(ctx, a))
-	must(t, p.StartDaemon(ctx, b))
+	startBoth(t, ctx, p)
 	waitRole(t, p, b, "STANDBY", true)
 
 	// The service program's check fails on the active.

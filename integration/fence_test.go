@@ -115,9 +115,7 @@ func TestForgedHandshakeMessagesRejected(t *testing.T) {
 	p := newPair(t, harness.Options{Schema: counterSchema, Seed: counterSeed})
 	ctx := ctxFor(t, 2*time.Minute)
 	a, b := p.Nodes[0], p.Nodes[1]
-	must(t, p.Init(ctx))
-	must(t, p.StartDaemon(ctx, a))
-	must(t, p.StartDaemon(ctx, b))
+	startBoth(t, ctx, p)
 	waitRole(t, p, b, "STANDBY", true)
 	cases := []struct {
 		name, token, path, body string

@@ -80,3 +80,13 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// startBoth initialises the pair (node-a primary, node-b standby) and
+// starts both daemons.
+func startBoth(t *testing.T, ctx context.Context, p *harness.Pair) {
+	t.Helper()
+	must(t, p.Init(ctx))
+	for _, n := range p.Nodes {
+		must(t, p.StartDaemon(ctx, n))
+	}
+}

@@ -31,9 +31,7 @@ func TestHAProxyFollowsPrimary(t *testing.T) {
 	p := newPair(t, harness.Options{Schema: counterSchema, Seed: counterSeed})
 	ctx := ctxFor(t, 3*time.Minute)
 	a, b := p.Nodes[0], p.Nodes[1]
-	must(t, p.Init(ctx))
-	must(t, p.StartDaemon(ctx, a))
-	must(t, p.StartDaemon(ctx, b))
+	startBoth(t, ctx, p)
 	waitRole(t, p, b, "STANDBY", true)
 
 	port, err := pgtest.FreePort()
@@ -96,9 +94,7 @@ func TestSignals(t *testing.T) {
 	p := newPair(t, harness.Options{Schema: counterSchema, Seed: counterSeed})
 	ctx := ctxFor(t, 2*time.Minute)
 	a, b := p.Nodes[0], p.Nodes[1]
-	must(t, p.Init(ctx))
-	must(t, p.StartDaemon(ctx, a))
-	must(t, p.StartDaemon(ctx, b))
+	startBoth(t, ctx, p)
 	must(t, counterLoad(ctx, t, a, 2, 300))
 	must(t, p.WaitCaughtUp(ctx, a, b))
 

@@ -35,9 +35,7 @@ func TestMutualTLS(t *testing.T) {
 	p := newPair(t, harness.Options{Schema: counterSchema, Seed: counterSeed, TLS: &certs})
 	ctx := ctxFor(t, 3*time.Minute)
 	a, b := p.Nodes[0], p.Nodes[1]
-	must(t, p.Init(ctx))
-	must(t, p.StartDaemon(ctx, a))
-	must(t, p.StartDaemon(ctx, b))
+	startBoth(t, ctx, p)
 	if !strings.HasPrefix(a.APIURL(), "https://") {
 		t.Fatalf("the API is not served over TLS: %s", a.APIURL())
 	}

@@ -20,9 +20,7 @@ func TestSwitchoverAndBack(t *testing.T) {
 	p := newPair(t, harness.Options{Schema: counterSchema, Seed: counterSeed})
 	ctx := ctxFor(t, 3*time.Minute)
 	a, b := p.Nodes[0], p.Nodes[1]
-	must(t, p.Init(ctx))
-	must(t, p.StartDaemon(ctx, a))
-	must(t, p.StartDaemon(ctx, b))
+	startBoth(t, ctx, p)
 	must(t, counterLoad(ctx, t, a, 2, 300))
 	waitRole(t, p, b, "STANDBY", true)
 
@@ -139,9 +137,7 @@ func TestPromoteDryRunJSONAndSlots(t *testing.T) {
 	p := newPair(t, harness.Options{Schema: counterSchema, Seed: counterSeed, Env: []string{"PGSWITCH_SUPERVISION_INTERVAL=100ms"}})
 	ctx := ctxFor(t, 3*time.Minute)
 	a, b := p.Nodes[0], p.Nodes[1]
-	must(t, p.Init(ctx))
-	must(t, p.StartDaemon(ctx, a))
-	must(t, p.StartDaemon(ctx, b))
+	startBoth(t, ctx, p)
 	waitRole(t, p, b, "STANDBY", true)
 
 	out, _, code, err := p.Run(ctx, a, "promote", "--dry-run")

@@ -32,9 +32,7 @@ func (np *netPair) promoteAsync(ctx context.Context, t *testing.T, n *harness.No
 func (np *netPair) start(ctx context.Context, t *testing.T) (*harness.Node, *harness.Node) {
 	t.Helper()
 	a, b := np.Nodes[0], np.Nodes[1]
-	must(t, np.Init(ctx))
-	must(t, np.StartDaemon(ctx, a))
-	must(t, np.StartDaemon(ctx, b))
+	startBoth(t, ctx, np.Pair)
 	waitRole(t, np.Pair, a, "ACTIVE", true)
 	waitRole(t, np.Pair, b, "STANDBY", true)
 	return a, b

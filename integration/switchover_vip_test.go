@@ -18,11 +18,7 @@ import (
 func TestSwitchoverUnderLoadThroughVIP(t *testing.T) {
 	np := newNetPair(t, harness.Options{})
 	ctx := ctxFor(t, 4*time.Minute)
-	a, b := np.Nodes[0], np.Nodes[1]
-	must(t, np.Init(ctx))
-	must(t, np.StartDaemon(ctx, a))
-	must(t, np.StartDaemon(ctx, b))
-	waitRole(t, np.Pair, b, "STANDBY", true)
+	a, b := np.start(ctx, t)
 	pgtest.Eventually(t, 20*time.Second, "the VIP on host a", func() (bool, error) {
 		st, err := np.Status(ctx, a)
 		return err == nil && st.VIP != nil && st.VIP.Held, err

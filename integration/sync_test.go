@@ -28,9 +28,7 @@ func TestSynchronousCommitSurvivesKill9(t *testing.T) {
 		Env: []string{"PGSWITCH_REPLICATION_SYNCHRONOUS=true", "PGSWITCH_REPLICATION_SYNC_DEGRADE_AFTER=0s"}})
 	ctx := ctxFor(t, 4*time.Minute)
 	a, b := p.Nodes[0], p.Nodes[1]
-	must(t, p.Init(ctx))
-	must(t, p.StartDaemon(ctx, a))
-	must(t, p.StartDaemon(ctx, b))
+	startBoth(t, ctx, p)
 	for round := 1; round <= 5; round++ {
 		waitSyncNames(t, ctx, a, `"pgswitch_node_b"`)
 		waitRole(t, p, b, "STANDBY", true)
@@ -61,9 +59,7 @@ func TestSynchronousDegradesWhenStandbyGone(t *testing.T) {
 		Env: []string{"PGSWITCH_REPLICATION_SYNCHRONOUS=true", "PGSWITCH_REPLICATION_SYNC_DEGRADE_AFTER=2s"}})
 	ctx := ctxFor(t, 3*time.Minute)
 	a, b := p.Nodes[0], p.Nodes[1]
-	must(t, p.Init(ctx))
-	must(t, p.StartDaemon(ctx, a))
-	must(t, p.StartDaemon(ctx, b))
+	startBoth(t, ctx, p)
 	waitSyncNames(t, ctx, a, `"pgswitch_node_b"`)
 
 	must(t, b.Daemon.Kill9())
@@ -105,9 +101,7 @@ func TestSynchronousStrictWaits(t *testing.T) {
 		Env: []string{"PGSWITCH_REPLICATION_SYNCHRONOUS=true", "PGSWITCH_REPLICATION_SYNC_DEGRADE_AFTER=0s"}})
 	ctx := ctxFor(t, 3*time.Minute)
 	a, b := p.Nodes[0], p.Nodes[1]
-	must(t, p.Init(ctx))
-	must(t, p.StartDaemon(ctx, a))
-	must(t, p.StartDaemon(ctx, b))
+	startBoth(t, ctx, p)
 	waitSyncNames(t, ctx, a, `"pgswitch_node_b"`)
 	must(t, b.Daemon.Kill9())
 
