@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -109,10 +108,7 @@ func TestFaultInitiatedSwitchover(t *testing.T) {
 		}})
 	ctx := ctxFor(t, 3*time.Minute)
 	a, b := np.start(ctx, t)
-	wctx, stopWriters := context.WithCancel(ctx)
-	defer stopWriters()
-	viaVIP := np.startWriter(wctx, t, "vip", np.vip)
-	direct := []*writer{np.startWriter(wctx, t, "direct-a", a.Addr), np.startWriter(wctx, t, "direct-b", b.Addr)}
+	ld := np.startLoad(ctx, t)
 	sleepCtx(ctx, time.Second)
 
 	must(t, os.Remove(healthy(0)))
@@ -122,25 +118,11 @@ func TestFaultInitiatedSwitchover(t *testing.T) {
 		t.Errorf("node-a's log does not say why it switched over")
 	}
 	sleepCtx(ctx, time.Second)
-	stopWriters()
-	acks := viaVIP.stop()
-	var directAcks []ack
-	for _, w := range direct {
-		directAcks = append(directAcks, w.stop()...)
+	res := ld.finish(ctx, t)
+	if res.active != b {
+		t.Fatalf("%s is active after the fault-initiated switchover, want node-b", res.active.Name)
 	}
-	active, standby := np.settled(ctx, t)
-	if active != b {
-		t.Fatalf("%s is active after the fault-initiated switchover, want node-b", active.Name)
-	}
-	must(t, np.WaitCaughtUp(ctx, active, standby))
-	must(t, np.SameData(ctx, "writes"))
-	have := idsOn(ctx, t, active)
-	for _, a := range append(acks, directAcks...) {
-		if !have[a.ID] {
-			t.Errorf("acknowledged write %d (%s) is missing", a.ID, a.Via)
-		}
-	}
-	assertNoDualWriters(t, directAcks)
+	acks, directAcks := res.vip, res.direct
 	pause, _ := longestPause(acks)
 	t.Logf("%d writes through the VIP, %d direct, all present; longest pause %s", len(acks), len(directAcks), pause.Round(time.Millisecond))
 }

@@ -200,3 +200,76 @@ func (np *netPair) active(ctx context.Context, t *testing.T) (*harness.Node, *ha
 func sortAcks(acks []ack) {
 	sort.Slice(acks, func(i, j int) bool { return acks[i].Start.Before(acks[j].Start) })
 }
+
+// load is the client traffic of a test in network namespaces: one writer
+// through the VIP, one straight to each host, and a watcher of the VIP.
+type load struct {
+	np     *netPair
+	cancel context.CancelFunc
+	vip    *writer
+	direct []*writer
+	watch  *vipWatch
+}
+
+// startLoad starts the writers and the VIP watcher; they run until finish
+// (or the end of the test).
+func (np *netPair) startLoad(ctx context.Context, t *testing.T) *load {
+	wctx, cancel := context.WithCancel(ctx)
+	t.Cleanup(cancel)
+	return &load{
+		np:     np,
+		cancel: cancel,
+		watch:  np.watchVIP(wctx),
+		vip:    np.startWriter(wctx, t, "vip", np.vip),
+		direct: []*writer{
+			np.startWriter(wctx, t, "direct-a", np.Nodes[0].Addr),
+			np.startWriter(wctx, t, "direct-b", np.Nodes[1].Addr),
+		},
+	}
+}
+
+// loadResult is what a load saw.
+type loadResult struct {
+	vip, direct     []ack          // acknowledged writes; direct sorted by start
+	holders         map[string]int // VIP samples per holder ("a", "b", "" or "a+b")
+	active, standby *harness.Node  // the pair once settled
+}
+
+// finish stops the load, lets the pair settle and catch up, and checks the
+// promises every switchover test shares: both nodes hold the same rows and
+// every acknowledged write; the two nodes never accepted writes in the same
+// period and each new active hands out ids above the old one's; the VIP was
+// never on both hosts.
+func (l *load) finish(ctx context.Context, t *testing.T) loadResult {
+	t.Helper()
+	l.cancel()
+	res := loadResult{vip: l.vip.stop()}
+	for _, w := range l.direct {
+		res.direct = append(res.direct, w.stop()...)
+	}
+	both, holders := l.watch.stop()
+	res.holders = holders
+	res.active, res.standby = l.np.settled(ctx, t)
+	must(t, l.np.WaitCaughtUp(ctx, res.active, res.standby))
+	must(t, l.np.SameData(ctx, "writes"))
+	for _, n := range l.np.Nodes {
+		have := idsOn(ctx, t, n)
+		missing := 0
+		for _, a := range append(res.vip, res.direct...) {
+			if !have[a.ID] {
+				if missing == 0 {
+					t.Errorf("acknowledged write %d (%s) is missing on %s", a.ID, a.Via, n.Name)
+				}
+				missing++
+			}
+		}
+		if missing > 0 {
+			t.Errorf("%d acknowledged writes are missing on %s", missing, n.Name)
+		}
+	}
+	assertNoDualWriters(t, res.direct)
+	if len(both) > 0 {
+		t.Errorf("the VIP was on both hosts at %d sampled moments (first %s)", len(both), both[0].Format(time.StampMicro))
+	}
+	return res
+}

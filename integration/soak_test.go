@@ -74,11 +74,7 @@ func TestSoak(t *testing.T) {
 	np := newNetPair(t, harness.Options{})
 	ctx := ctxFor(t, dur+5*time.Minute)
 	np.start(ctx, t)
-	wctx, stopWriters := context.WithCancel(ctx)
-	defer stopWriters()
-	viaVIP := np.startWriter(wctx, t, "vip", np.vip)
-	direct := []*writer{np.startWriter(wctx, t, "direct-a", np.Nodes[0].Addr), np.startWriter(wctx, t, "direct-b", np.Nodes[1].Addr)}
-	watch := np.watchVIP(wctx)
+	ld := np.startLoad(ctx, t)
 
 	var samples []sample
 	end := time.Now().Add(dur)
@@ -97,32 +93,8 @@ func TestSoak(t *testing.T) {
 	}
 	np.settled(ctx, t)
 	sleepCtx(ctx, time.Second)
-	stopWriters()
-	acks := viaVIP.stop()
-	var directAcks []ack
-	for _, w := range direct {
-		directAcks = append(directAcks, w.stop()...)
-	}
-	both, _ := watch.stop()
-	active, standby := np.settled(ctx, t)
-	must(t, np.WaitCaughtUp(ctx, active, standby))
-	must(t, np.SameData(ctx, "writes"))
-	for _, n := range np.Nodes {
-		have := idsOn(ctx, t, n)
-		lost := 0
-		for _, a := range append(acks, directAcks...) {
-			if !have[a.ID] {
-				lost++
-			}
-		}
-		if lost > 0 {
-			t.Errorf("%d acknowledged writes missing on %s", lost, n.Name)
-		}
-	}
-	assertNoDualWriters(t, directAcks)
-	if len(both) > 0 {
-		t.Errorf("the VIP was on both hosts at %d sampled moments", len(both))
-	}
+	res := ld.finish(ctx, t)
+	acks, directAcks := res.vip, res.direct
 	if len(samples) < 4 {
 		t.Fatalf("only %d samples of the daemons", len(samples))
 	}

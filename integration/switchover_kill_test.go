@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -19,11 +18,7 @@ func TestKill9AtEachStep(t *testing.T) {
 	ctx := ctxFor(t, 6*time.Minute)
 	np.start(ctx, t)
 
-	wctx, stopWriters := context.WithCancel(ctx)
-	defer stopWriters()
-	viaVIP := np.startWriter(wctx, t, "vip", np.vip)
-	direct := []*writer{np.startWriter(wctx, t, "direct-a", np.Nodes[0].Addr), np.startWriter(wctx, t, "direct-b", np.Nodes[1].Addr)}
-	watch := np.watchVIP(wctx)
+	ld := np.startLoad(ctx, t)
 
 	cases := []struct {
 		state  string
@@ -70,26 +65,8 @@ func TestKill9AtEachStep(t *testing.T) {
 		})
 	}
 	sleepCtx(ctx, 300*time.Millisecond)
-	stopWriters()
-	acks := viaVIP.stop()
-	var directAcks []ack
-	for _, w := range direct {
-		directAcks = append(directAcks, w.stop()...)
-	}
-	both, _ := watch.stop()
-	active, standby := np.settled(ctx, t)
-	must(t, np.WaitCaughtUp(ctx, active, standby))
-	must(t, np.SameData(ctx, "writes"))
-	have := idsOn(ctx, t, active)
-	for _, a := range append(acks, directAcks...) {
-		if !have[a.ID] {
-			t.Errorf("acknowledged write %d (%s) is missing", a.ID, a.Via)
-		}
-	}
-	assertNoDualWriters(t, directAcks)
-	if len(both) > 0 {
-		t.Errorf("the VIP was on both hosts at %d sampled moments", len(both))
-	}
+	res := ld.finish(ctx, t)
+	acks, directAcks := res.vip, res.direct
 	t.Logf("%d writes through the VIP and %d direct writes acknowledged, all present", len(acks), len(directAcks))
 }
 
