@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5/pgconn"
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/pgswitch/pgswitch/internal/pgutil"
 	"github.com/pgswitch/pgswitch/sql"
@@ -178,14 +179,32 @@ func (l *loop) pollPrimary(ctx context.Context) error {
 	}
 }
 
-// run is the apply loop: one goroutine reads the stream and applies it,
-// with no queue in between (memory stays bounded by the batch). While
-// statements wait to be sent it only polls the stream, so it knows when
-// nothing more has arrived and sends at once. It returns errStopped when
-// stop ends (after committing what is complete and reporting it), or the
-// first failure.
+// run is the apply loop. A reader goroutine (readStream) parses the
+// walsender's messages onto a short channel, so the stream is drained
+// while the local server works; this goroutine applies them. When nothing
+// more has arrived and no source transaction is open, it sends what is
+// queued at once. It returns errStopped when stop ends (after committing
+// what is complete and reporting it), or the first failure.
 func (l *loop) run(stop, ctx context.Context) error {
-	lastTick := time.Now()
+	events := make(chan event, eventQueue)
+	budget := semaphore.NewWeighted(queueBytes)
+	var readErr error
+	read := make(chan struct{})
+	rctx, cancelRead := context.WithCancel(ctx)
+	// No deadline while reading; the deferred interrupt below sets one.
+	_ = l.strm.conn.Conn().SetReadDeadline(time.Time{})
+	go func() {
+		defer close(read)
+		readErr = l.readStream(rctx, events, budget)
+	}()
+	defer func() {
+		cancelRead()
+		// Interrupt a receive in progress; the session is over.
+		_ = l.strm.conn.Conn().SetReadDeadline(time.Now())
+		<-read
+	}()
+	tick := time.NewTicker(l.a.cfg.FlushPoll)
+	defer tick.Stop()
 	for {
 		if stop.Err() != nil {
 			return l.finish()
@@ -193,30 +212,38 @@ func (l *loop) run(stop, ctx context.Context) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		wait := time.Until(lastTick.Add(l.a.cfg.FlushPoll))
-		if len(l.sess.pending) > l.sess.sent || len(l.sess.pending) > 0 && wait > 0 {
-			wait = pollWait
+		var ev event
+		var ok bool
+		select {
+		case ev, ok = <-events:
+		default:
+			if len(l.sess.pending) > 0 && l.txn == nil {
+				if err := l.roundTrip(); err != nil {
+					return err
+				}
+				continue
+			}
+			select {
+			case ev, ok = <-events:
+			case <-tick.C:
+				if err := l.idle(); err != nil {
+					return err
+				}
+				continue
+			case <-stop.Done():
+				continue
+			case <-ctx.Done():
+				continue
+			}
 		}
-		ev, ok, err := l.strm.next(time.Now().Add(max(wait, pollWait)))
-		if err != nil {
+		if !ok {
+			<-read
 			if stop.Err() != nil {
 				return l.finish()
 			}
-			return wrapPrimary(err, "the replication stream broke")
+			return wrapPrimary(readErr, "the replication stream broke")
 		}
-		if !ok {
-			switch {
-			case len(l.sess.pending) > 0:
-				err = l.roundTrip()
-			case time.Since(lastTick) >= l.a.cfg.FlushPoll:
-				lastTick = time.Now()
-				err = l.idle()
-			}
-			if err != nil {
-				return err
-			}
-			continue
-		}
+		budget.Release(queued(ev))
 		if err := l.handle(ev); err != nil {
 			return err
 		}
@@ -230,9 +257,40 @@ func (l *loop) run(stop, ctx context.Context) error {
 	}
 }
 
-// pollWait is how long the loop looks for more of the stream before it
-// sends what it has queued.
-const pollWait = 50 * time.Microsecond
+// The queue between the reader and the apply loop is bounded by count and
+// by bytes, so memory stays bounded whatever the rows hold.
+const (
+	eventQueue = 256
+	queueBytes = 8 << 20
+)
+
+// queued is what an event counts against the queue's byte budget; one
+// larger than the whole budget passes alone.
+func queued(ev event) int64 { return min(int64(ev.size), queueBytes) }
+
+// readStream receives the stream until ctx ends or it fails, and closes
+// events. The apply loop writes standby status on the same connection
+// meanwhile: a write does not touch what a receive uses.
+func (l *loop) readStream(ctx context.Context, events chan<- event, budget *semaphore.Weighted) error {
+	defer close(events)
+	for {
+		ev, err := l.strm.receive()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		if err := budget.Acquire(ctx, queued(ev)); err != nil {
+			return nil
+		}
+		select {
+		case events <- ev:
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
 
 // finish commits what is complete, reports it and ends the session.
 func (l *loop) finish() error {

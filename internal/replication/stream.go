@@ -1,6 +1,7 @@
 package replication
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -44,19 +45,14 @@ func startStream(ctx context.Context, conn *pgconn.PgConn, slot, publication str
 	return &stream{conn: conn}, nil
 }
 
-// next returns the next event, waiting for it until deadline; ok=false
-// when none came by then. A timeout leaves the connection usable (pgconn
-// keeps a partly read message). Payloads are parsed into values that own
-// their memory (the connection reuses its read buffer).
-func (s *stream) next(deadline time.Time) (event, bool, error) {
-	_ = s.conn.Conn().SetReadDeadline(deadline)
+// receive returns the next event. Payloads are parsed into values that own
+// their memory: the connection reuses its read buffer while the event waits
+// for the apply loop.
+func (s *stream) receive() (event, error) {
 	for {
 		raw, err := s.conn.ReceiveMessage(context.Background())
 		if err != nil {
-			if pgconn.Timeout(err) {
-				return event{}, false, nil
-			}
-			return event{}, false, fmt.Errorf("receiving from walsender: %w", err)
+			return event{}, fmt.Errorf("receiving from walsender: %w", err)
 		}
 		switch m := raw.(type) {
 		case *pgproto3.CopyData:
@@ -67,24 +63,28 @@ func (s *stream) next(deadline time.Time) (event, bool, error) {
 			case pglogrepl.PrimaryKeepaliveMessageByteID:
 				ka, err := pglogrepl.ParsePrimaryKeepaliveMessage(m.Data[1:])
 				if err != nil {
-					return event{}, false, fmt.Errorf("parsing keepalive: %w", err)
+					return event{}, fmt.Errorf("parsing keepalive: %w", err)
 				}
-				return event{walEnd: ka.ServerWALEnd, reply: ka.ReplyRequested, serverNow: ka.ServerTime, size: len(m.Data)}, true, nil
+				return event{walEnd: ka.ServerWALEnd, reply: ka.ReplyRequested, serverNow: ka.ServerTime, size: len(m.Data)}, nil
 			case pglogrepl.XLogDataByteID:
 				xld, err := pglogrepl.ParseXLogData(m.Data[1:])
 				if err != nil {
-					return event{}, false, fmt.Errorf("parsing XLogData: %w", err)
+					return event{}, fmt.Errorf("parsing XLogData: %w", err)
 				}
 				msg, err := pglogrepl.Parse(xld.WALData)
 				if err != nil {
-					return event{}, false, fmt.Errorf("parsing pgoutput message at %s: %w", xld.WALStart, err)
+					return event{}, fmt.Errorf("parsing pgoutput message at %s: %w", xld.WALStart, err)
 				}
-				return event{msg: msg, walStart: xld.WALStart, size: len(m.Data), serverNow: xld.ServerTime}, true, nil
+				if ldm, ok := msg.(*pglogrepl.LogicalDecodingMessage); ok {
+					// The only field pglogrepl leaves in the read buffer.
+					ldm.Content = bytes.Clone(ldm.Content)
+				}
+				return event{msg: msg, walStart: xld.WALStart, size: len(m.Data), serverNow: xld.ServerTime}, nil
 			}
 		case *pgproto3.ErrorResponse:
-			return event{}, false, pgconn.ErrorResponseToPgError(m)
+			return event{}, pgconn.ErrorResponseToPgError(m)
 		case *pgproto3.CopyDone:
-			return event{}, false, errors.New("walsender ended the stream (CopyDone)")
+			return event{}, errors.New("walsender ended the stream (CopyDone)")
 		}
 	}
 }
