@@ -14,12 +14,11 @@ import (
 
 // event is one item of the replication stream, in stream order.
 type event struct {
-	msg       pglogrepl.Message // nil for a keepalive
-	walStart  pglogrepl.LSN     // position of the message (XLogData.WALStart)
-	walEnd    pglogrepl.LSN     // keepalive: what the server has sent so far
-	reply     bool              // keepalive asks for an immediate reply
-	size      int               // bytes received, for flow control
-	serverNow time.Time
+	msg      pglogrepl.Message // nil for a keepalive
+	walStart pglogrepl.LSN     // position of the message (XLogData.WALStart)
+	walEnd   pglogrepl.LSN     // keepalive: what the server has sent so far
+	reply    bool              // keepalive asks for an immediate reply
+	size     int               // bytes received, for flow control
 }
 
 // stream owns one walsender connection in COPY BOTH mode.
@@ -65,7 +64,7 @@ func (s *stream) receive() (event, error) {
 				if err != nil {
 					return event{}, fmt.Errorf("parsing keepalive: %w", err)
 				}
-				return event{walEnd: ka.ServerWALEnd, reply: ka.ReplyRequested, serverNow: ka.ServerTime, size: len(m.Data)}, nil
+				return event{walEnd: ka.ServerWALEnd, reply: ka.ReplyRequested, size: len(m.Data)}, nil
 			case pglogrepl.XLogDataByteID:
 				xld, err := pglogrepl.ParseXLogData(m.Data[1:])
 				if err != nil {
@@ -79,7 +78,7 @@ func (s *stream) receive() (event, error) {
 					// The only field pglogrepl leaves in the read buffer.
 					ldm.Content = bytes.Clone(ldm.Content)
 				}
-				return event{msg: msg, walStart: xld.WALStart, size: len(m.Data), serverNow: xld.ServerTime}, nil
+				return event{msg: msg, walStart: xld.WALStart, size: len(m.Data)}, nil
 			}
 		case *pgproto3.ErrorResponse:
 			return event{}, pgconn.ErrorResponseToPgError(m)
