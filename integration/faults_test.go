@@ -123,6 +123,6 @@ func TestFaultInitiatedSwitchover(t *testing.T) {
 		t.Fatalf("%s is active after the fault-initiated switchover, want node-b", res.active.Name)
 	}
 	acks, directAcks := res.vip, res.direct
-	pause, _ := longestPause(acks)
+	pause := ld.longestPause(t, acks)
 	t.Logf("%d writes through the VIP, %d direct, all present; longest pause %s", len(acks), len(directAcks), pause.Round(time.Millisecond))
 }

@@ -273,3 +273,30 @@ func (l *load) finish(ctx context.Context, t *testing.T) loadResult {
 	}
 	return res
 }
+
+// longestPause returns the longest gap between acknowledged writes through
+// the VIP and logs what the client met during it, so that a long pause
+// explains itself in the test's output.
+func (l *load) longestPause(t *testing.T, acks []ack) time.Duration {
+	t.Helper()
+	pause, at := longestPause(acks)
+	if pause <= 0 {
+		return pause
+	}
+	seen := map[string]int{}
+	var order []string
+	for _, f := range l.vip.w.FailuresBetween(at, at.Add(pause)) {
+		if seen[f.Err] == 0 {
+			order = append(order, f.Err)
+		}
+		seen[f.Err]++
+	}
+	t.Logf("longest pause through the VIP: %s from %s; the client's failures then: %d kinds", pause.Round(time.Millisecond), at.Format(time.StampMilli), len(order))
+	for i, e := range order {
+		if i == 8 {
+			break
+		}
+		t.Logf("  %d× %s", seen[e], e)
+	}
+	return pause
+}

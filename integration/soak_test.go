@@ -128,7 +128,7 @@ func TestSoak(t *testing.T) {
 			t.Logf("%s goroutines:\n%s", n.Name, b)
 		}
 	}
-	pause, _ := longestPause(acks)
+	pause := ld.longestPause(t, acks)
 	t.Logf("%s: %d switchovers, %d writes through the VIP and %d direct, none lost; longest pause %s",
 		dur, switches, len(acks), len(directAcks), pause.Round(time.Millisecond))
 }

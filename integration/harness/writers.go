@@ -24,8 +24,18 @@ type Writers struct {
 	mu       sync.Mutex
 	acks     []Ack
 	failures int
+	errs     []Failure // the most recent, for explaining a pause
 	wg       sync.WaitGroup
 }
+
+// Failure is one failed attempt of a client.
+type Failure struct {
+	At  time.Time
+	Err string
+}
+
+// keptFailures bounds the failures a Writers remembers.
+const keptFailures = 4096
 
 // WriterOptions shape the clients.
 type WriterOptions struct {
@@ -88,7 +98,7 @@ func (w *Writers) run(ctx context.Context, o WriterOptions, client int) {
 			c, err := o.Connect(cctx)
 			cancel()
 			if err != nil {
-				w.failed(ctx)
+				w.failed(ctx, "connect: "+err.Error())
 				continue
 			}
 			conn = c
@@ -105,7 +115,7 @@ func (w *Writers) run(ctx context.Context, o WriterOptions, client int) {
 		if err != nil {
 			conn.Close(context.Background())
 			conn = nil
-			w.failed(ctx)
+			w.failed(ctx, "write: "+err.Error())
 			continue
 		}
 		w.mu.Lock()
@@ -115,9 +125,13 @@ func (w *Writers) run(ctx context.Context, o WriterOptions, client int) {
 }
 
 // failed counts a failure and pauses briefly before the next attempt.
-func (w *Writers) failed(ctx context.Context) {
+func (w *Writers) failed(ctx context.Context, why string) {
 	w.mu.Lock()
 	w.failures++
+	if len(w.errs) == keptFailures {
+		w.errs = w.errs[1:]
+	}
+	w.errs = append(w.errs, Failure{At: time.Now(), Err: why})
 	w.mu.Unlock()
 	select {
 	case <-ctx.Done():
@@ -132,6 +146,19 @@ func (w *Writers) Wait() ([]Ack, int) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return append([]Ack(nil), w.acks...), w.failures
+}
+
+// FailuresBetween returns the remembered failures from from to to.
+func (w *Writers) FailuresBetween(from, to time.Time) []Failure {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []Failure
+	for _, f := range w.errs {
+		if !f.At.Before(from) && !f.At.After(to) {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // LongestPause is the longest time between consecutive acknowledgements,
