@@ -98,7 +98,7 @@ func runSwitchovers(ctx context.Context, work string, rounds int) (switchResult,
 				return res, err
 			}
 		}
-		if err := waitStandby(ctx, p, b); err != nil {
+		if err := p.WaitStreaming(ctx, b, true); err != nil {
 			return res, err
 		}
 		if sync {
@@ -127,7 +127,7 @@ func runSwitchovers(ctx context.Context, work string, rounds int) (switchResult,
 			return res, err
 		}
 	}
-	if err := waitStandby(ctx, p, b); err != nil {
+	if err := p.WaitStreaming(ctx, b, true); err != nil {
 		return res, err
 	}
 
@@ -165,7 +165,7 @@ func runSwitchovers(ctx context.Context, work string, rounds int) (switchResult,
 		spans = append(spans, span{start, end})
 		res.took = append(res.took, end.Sub(start))
 		res.steps = append(res.steps, stepSummary(out))
-		if err := waitStandby(ctx, p, active); err != nil {
+		if err := p.WaitStreaming(ctx, active, true); err != nil {
 			stop()
 			w.Wait()
 			return res, err
@@ -196,18 +196,6 @@ func runSwitchovers(ctx context.Context, work string, rounds int) (switchResult,
 		res.lost += harness.Missing(acks, have)
 	}
 	return res, nil
-}
-
-func waitStandby(ctx context.Context, p *harness.Pair, n *harness.Node) error {
-	wctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	return pgtest.WaitFor(wctx, n.Name+" to stream as STANDBY", func() (bool, error) {
-		st, err := p.Status(wctx, n)
-		if err != nil {
-			return false, err
-		}
-		return st.State == "STANDBY" && st.Replication != nil && st.Replication.Streaming && len(st.Faults) == 0, nil
-	})
 }
 
 var stepRE = regexp.MustCompile(`(?m)^\s*\S+\s+(node-\w)\s+(\S+)\s+\(\+([^)]+)\)`)

@@ -3,12 +3,10 @@ package main
 import (
 	"context"
 	"math/rand/v2"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgswitch/pgswitch/integration/harness"
-	"github.com/pgswitch/pgswitch/internal/pgtest"
 )
 
 // startLoad runs writers clients; each reconnects after any error, finding
@@ -29,17 +27,4 @@ func activeOf(ctx context.Context, p *harness.Pair) *harness.Node {
 		}
 	}
 	return p.Nodes[0]
-}
-
-// waitStreaming waits until n is a STANDBY whose applier streams.
-func waitStreaming(ctx context.Context, p *harness.Pair, n *harness.Node) error {
-	wctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	return pgtest.WaitFor(wctx, n.Name+" to stream as STANDBY", func() (bool, error) {
-		st, err := p.Status(wctx, n)
-		if err != nil {
-			return false, err
-		}
-		return st.State == "STANDBY" && st.Replication != nil && st.Replication.Streaming, nil
-	})
 }

@@ -91,7 +91,7 @@ func run(ctx context.Context, writers int, between time.Duration, keep bool) (er
 			return err
 		}
 	}
-	if err := waitStreaming(ctx, p, b); err != nil {
+	if err := p.WaitStreaming(ctx, b, false); err != nil {
 		return err
 	}
 
@@ -113,7 +113,7 @@ func run(ctx context.Context, writers int, between time.Duration, keep bool) (er
 			return fmt.Errorf("promote: exit %d %v", code, err)
 		}
 		switches = append(switches, lastLine(out)+fmt.Sprintf(" (command took %s)", time.Since(start).Round(time.Millisecond)))
-		if err := waitStreaming(ctx, p, p.Other(activeOf(ctx, p))); err != nil {
+		if err := p.WaitStreaming(ctx, p.Other(activeOf(ctx, p)), false); err != nil {
 			return err
 		}
 	}

@@ -3,6 +3,7 @@ package harness
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/pgswitch/pgswitch/internal/replication"
 )
@@ -44,6 +45,21 @@ func (p *Pair) WaitCaughtUp(ctx context.Context, active, standby *Node) error {
 	return waitFor(ctx, fmt.Sprintf("%s to replay up to %s", standby.Name, target), func() (bool, error) {
 		got, err := p.Replayed(ctx, standby)
 		return err == nil && got >= target, err
+	})
+}
+
+// WaitStreaming waits (at most a minute) until n is a STANDBY whose
+// applier streams; with healthy, also one without faults.
+func (p *Pair) WaitStreaming(ctx context.Context, n *Node, healthy bool) error {
+	wctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	return waitFor(wctx, n.Name+" to stream as STANDBY", func() (bool, error) {
+		st, err := p.Status(wctx, n)
+		if err != nil {
+			return false, err
+		}
+		return st.State == "STANDBY" && st.Replication != nil && st.Replication.Streaming &&
+			(!healthy || len(st.Faults) == 0), nil
 	})
 }
 
