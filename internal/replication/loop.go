@@ -186,7 +186,7 @@ func (l *loop) pollPrimary(ctx context.Context) error {
 // queued at once. It returns errStopped when stop ends (after committing
 // what is complete and reporting it), or the first failure.
 func (l *loop) run(stop, ctx context.Context) error {
-	events := make(chan event, eventQueue)
+	batches := make(chan batch, queueBatches)
 	budget := semaphore.NewWeighted(queueBytes)
 	var readErr error
 	read := make(chan struct{})
@@ -195,7 +195,7 @@ func (l *loop) run(stop, ctx context.Context) error {
 	_ = l.strm.conn.Conn().SetReadDeadline(time.Time{})
 	go func() {
 		defer close(read)
-		readErr = l.readStream(rctx, events, budget)
+		readErr = l.readStream(rctx, batches, budget)
 	}()
 	defer func() {
 		cancelRead()
@@ -205,6 +205,7 @@ func (l *loop) run(stop, ctx context.Context) error {
 	}()
 	tick := time.NewTicker(l.a.cfg.FlushPoll)
 	defer tick.Stop()
+	var evs []event // of the batch taken, those not handled yet
 	for {
 		if stop.Err() != nil {
 			return l.finish()
@@ -212,38 +213,43 @@ func (l *loop) run(stop, ctx context.Context) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		var ev event
-		var ok bool
-		select {
-		case ev, ok = <-events:
-		default:
-			if len(l.sess.pending) > 0 && l.txn == nil {
-				if err := l.roundTrip(); err != nil {
-					return err
-				}
-				continue
-			}
+		if len(evs) == 0 {
+			var b batch
+			var ok bool
 			select {
-			case ev, ok = <-events:
-			case <-tick.C:
-				if err := l.idle(); err != nil {
-					return err
+			case b, ok = <-batches:
+			default:
+				if len(l.sess.pending) > 0 && l.txn == nil {
+					if err := l.roundTrip(); err != nil {
+						return err
+					}
+					continue
 				}
-				continue
-			case <-stop.Done():
-				continue
-			case <-ctx.Done():
-				continue
+				select {
+				case b, ok = <-batches:
+				case <-tick.C:
+					if err := l.idle(); err != nil {
+						return err
+					}
+					continue
+				case <-stop.Done():
+					continue
+				case <-ctx.Done():
+					continue
+				}
 			}
-		}
-		if !ok {
-			<-read
-			if stop.Err() != nil {
-				return l.finish()
+			if !ok {
+				<-read
+				if stop.Err() != nil {
+					return l.finish()
+				}
+				return wrapPrimary(readErr, "the replication stream broke")
 			}
-			return wrapPrimary(readErr, "the replication stream broke")
+			budget.Release(b.bytes)
+			evs = b.events
 		}
-		budget.Release(queued(ev))
+		ev := evs[0]
+		evs = evs[1:]
 		if err := l.handle(ev); err != nil {
 			return err
 		}
@@ -257,35 +263,51 @@ func (l *loop) run(stop, ctx context.Context) error {
 	}
 }
 
+// batch is what the reader hands over at once: the messages that had
+// arrived together (one wake-up of the apply loop for all of them).
+type batch struct {
+	events []event
+	bytes  int64 // counted against the queue's byte budget
+}
+
 // The queue between the reader and the apply loop is bounded by count and
 // by bytes, so memory stays bounded whatever the rows hold.
 const (
-	eventQueue = 256
-	queueBytes = 8 << 20
+	queueBatches = 16
+	batchEvents  = 64
+	queueBytes   = 8 << 20
 )
 
-// queued is what an event counts against the queue's byte budget; one
-// larger than the whole budget passes alone.
-func queued(ev event) int64 { return min(int64(ev.size), queueBytes) }
-
 // readStream receives the stream until ctx ends or it fails, and closes
-// events. The apply loop writes standby status on the same connection
-// meanwhile: a write does not touch what a receive uses.
-func (l *loop) readStream(ctx context.Context, events chan<- event, budget *semaphore.Weighted) error {
-	defer close(events)
+// batches. A batch ends when nothing more is buffered, or at batchEvents
+// messages or a quarter of the byte budget. The apply loop writes standby
+// status on the same connection meanwhile: a write does not touch what a
+// receive uses.
+func (l *loop) readStream(ctx context.Context, batches chan<- batch, budget *semaphore.Weighted) error {
+	defer close(batches)
 	for {
-		ev, err := l.strm.receive()
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
+		var b batch
+		for {
+			ev, err := l.strm.receive()
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return err
 			}
-			return err
+			b.events = append(b.events, ev)
+			b.bytes += int64(ev.size)
+			if len(b.events) == batchEvents || b.bytes >= queueBytes/4 || !l.strm.buffered() {
+				break
+			}
 		}
-		if err := budget.Acquire(ctx, queued(ev)); err != nil {
+		// One batch larger than the whole budget passes alone.
+		b.bytes = min(b.bytes, queueBytes)
+		if err := budget.Acquire(ctx, b.bytes); err != nil {
 			return nil
 		}
 		select {
-		case events <- ev:
+		case batches <- b:
 		case <-ctx.Done():
 			return nil
 		}

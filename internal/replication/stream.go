@@ -88,6 +88,10 @@ func (s *stream) receive() (event, error) {
 	}
 }
 
+// buffered says whether more of the stream has been read from the socket
+// already, so that receive would not wait for the network.
+func (s *stream) buffered() bool { return s.conn.Frontend().ReadBufferLen() > 0 }
+
 // sendStatus reports positions to the walsender. All three are always set:
 // pglogrepl would replace a zero flush or apply position with write.
 func (s *stream) sendStatus(write, flush, apply pglogrepl.LSN, reply bool) error {
