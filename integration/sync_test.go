@@ -20,15 +20,25 @@ func waitSyncNames(t *testing.T, ctx context.Context, n *harness.Node, want stri
 	})
 }
 
+// startSyncPair starts a pair in synchronous mode with the given
+// replication.sync_degrade_after and waits until the active names its
+// standby in synchronous_standby_names.
+func startSyncPair(t *testing.T, degradeAfter string, d time.Duration) (context.Context, *harness.Pair, *harness.Node, *harness.Node) {
+	t.Helper()
+	p := newPair(t, harness.Options{Schema: counterSchema, Seed: counterSeed,
+		Env: []string{"PGSWITCH_REPLICATION_SYNCHRONOUS=true", "PGSWITCH_REPLICATION_SYNC_DEGRADE_AFTER=" + degradeAfter}})
+	ctx := ctxFor(t, d)
+	a, b := p.Nodes[0], p.Nodes[1]
+	startBoth(t, ctx, p)
+	waitSyncNames(t, ctx, a, `"pgswitch_node_b"`)
+	return ctx, p, a, b
+}
+
 // Synchronous mode: a commit acknowledged to the client is on the standby
 // even when the active's postmaster is killed right after the
 // acknowledgement.
 func TestSynchronousCommitSurvivesKill9(t *testing.T) {
-	p := newPair(t, harness.Options{Schema: counterSchema, Seed: counterSeed,
-		Env: []string{"PGSWITCH_REPLICATION_SYNCHRONOUS=true", "PGSWITCH_REPLICATION_SYNC_DEGRADE_AFTER=0s"}})
-	ctx := ctxFor(t, 4*time.Minute)
-	a, b := p.Nodes[0], p.Nodes[1]
-	startBoth(t, ctx, p)
+	ctx, p, a, b := startSyncPair(t, "0s", 4*time.Minute)
 	for round := 1; round <= 5; round++ {
 		waitSyncNames(t, ctx, a, `"pgswitch_node_b"`)
 		waitRole(t, p, b, "STANDBY", true)
@@ -55,12 +65,7 @@ func TestSynchronousCommitSurvivesKill9(t *testing.T) {
 // then go on with the fault synchronous_degraded; when it is back, commits
 // wait for it again.
 func TestSynchronousDegradesWhenStandbyGone(t *testing.T) {
-	p := newPair(t, harness.Options{Schema: counterSchema, Seed: counterSeed,
-		Env: []string{"PGSWITCH_REPLICATION_SYNCHRONOUS=true", "PGSWITCH_REPLICATION_SYNC_DEGRADE_AFTER=2s"}})
-	ctx := ctxFor(t, 3*time.Minute)
-	a, b := p.Nodes[0], p.Nodes[1]
-	startBoth(t, ctx, p)
-	waitSyncNames(t, ctx, a, `"pgswitch_node_b"`)
+	ctx, p, a, b := startSyncPair(t, "2s", 3*time.Minute)
 
 	must(t, b.Daemon.Kill9())
 	start := time.Now()
@@ -97,12 +102,7 @@ func TestSynchronousDegradesWhenStandbyGone(t *testing.T) {
 // Strict synchronous mode (sync_degrade_after: 0): with the standby gone
 // commits wait as long as it takes.
 func TestSynchronousStrictWaits(t *testing.T) {
-	p := newPair(t, harness.Options{Schema: counterSchema, Seed: counterSeed,
-		Env: []string{"PGSWITCH_REPLICATION_SYNCHRONOUS=true", "PGSWITCH_REPLICATION_SYNC_DEGRADE_AFTER=0s"}})
-	ctx := ctxFor(t, 3*time.Minute)
-	a, b := p.Nodes[0], p.Nodes[1]
-	startBoth(t, ctx, p)
-	waitSyncNames(t, ctx, a, `"pgswitch_node_b"`)
+	ctx, p, a, b := startSyncPair(t, "0s", 3*time.Minute)
 	must(t, b.Daemon.Kill9())
 
 	conn, err := a.Cluster.Conn(ctx, harness.DB)
