@@ -32,8 +32,25 @@ func statusCmd() *cobra.Command {
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), 10*time.Second)
 			defer cancel()
-			local, lerr := api.NewClient(localURL(cfg), sec, 5*time.Second).Status(ctx)
-			peer, perr := api.NewClient(cfg.Peer.APIURL, sec, 5*time.Second).Status(ctx)
+			lc, pc := api.NewClient(localURL(cfg), sec, 5*time.Second), api.NewClient(cfg.Peer.APIURL, sec, 5*time.Second)
+			local, lerr := lc.Status(ctx)
+			peer, perr := pc.Status(ctx)
+			// The standby's replayed position is a position in the
+			// active's WAL: read the active again, after the standby, so
+			// that the table never shows a replayed position beyond the
+			// write position it is compared with.
+			if lerr == nil && perr == nil {
+				switch {
+				case local.State == "ACTIVE" && peer.Replication != nil:
+					if again, err := lc.Status(ctx); err == nil {
+						local = again
+					}
+				case peer.State == "ACTIVE" && local.Replication != nil:
+					if again, err := pc.Status(ctx); err == nil {
+						peer = again
+					}
+				}
+			}
 			if asJSON {
 				out := map[string]any{}
 				put := func(name string, s api.Status, err error) {
@@ -103,7 +120,9 @@ func printStatus(w io.Writer, names []string, sts []api.Status, errs []error) {
 		return s.Database.ClientMode
 	})
 	row("write lsn", func(s api.Status) string { return orDash(s.Database.WriteLSN) })
-	row("replayed lsn", func(s api.Status) string {
+	// A standby's replayed position is in the active's WAL, the same
+	// coordinates as the active's write lsn.
+	row("replayed lsn (active's WAL)", func(s api.Status) string {
 		if s.Replication == nil {
 			return "-"
 		}

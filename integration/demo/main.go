@@ -33,16 +33,17 @@ func main() {
 	writers := flag.Int("writers", 4, "concurrent writing clients")
 	warm := flag.Duration("between", 3*time.Second, "load before, between and after the switchovers")
 	keep := flag.Bool("keep", false, "keep the clusters and logs (in a directory printed at the end)")
+	seed := flag.Int("seed-rows", 300000, "rows in the ledger before the standby's init (its initial copy)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *writers, *warm, *keep); err != nil {
+	if err := run(ctx, *writers, *seed, *warm, *keep); err != nil {
 		fmt.Fprintf(os.Stderr, "demo: %v\n", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, writers int, between time.Duration, keep bool) (err error) {
+func run(ctx context.Context, writers, seedRows int, between time.Duration, keep bool) (err error) {
 	if _, err := pgtest.BinDir(); err != nil {
 		return fmt.Errorf("%w (make demo installs PostgreSQL with .ci/install-deps)", err)
 	}
@@ -76,6 +77,14 @@ func run(ctx context.Context, writers int, between time.Duration, keep bool) (er
 	a, b := p.Nodes[0], p.Nodes[1]
 	fmt.Printf("   %s: PostgreSQL on port %d, API %s\n   %s: PostgreSQL on port %d, API %s\n",
 		a.Name, a.Cluster.Port, a.APIURL(), b.Name, b.Cluster.Port, b.APIURL())
+
+	// The standby's init copies what the primary holds: give it enough to
+	// watch the copy and its progress at work.
+	step("seeding %s: %d rows in ledger (the standby's initial copy)", a.Name, seedRows)
+	if err := a.Cluster.Exec(ctx, harness.DB, `INSERT INTO ledger (writer, amount)
+		SELECT 0, round((random() * 10000)::numeric, 2) FROM generate_series(1, $1)`, seedRows); err != nil {
+		return fmt.Errorf("seeding the ledger: %w", err)
+	}
 
 	step("pgswitch init --role primary on %s, --role standby on %s", a.Name, b.Name)
 	for i, role := range []string{"primary", "standby"} {

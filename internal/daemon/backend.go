@@ -51,7 +51,18 @@ func (d *Daemon) Status(ctx context.Context) api.Status {
 		Database: api.Database{Reachable: v.reachable, ClientMode: v.clientMode, Error: v.err},
 	}
 	if rec.State == handshake.Active {
+		// The monitor's view is up to supervision.interval old, while the
+		// standby's replayed position is live: read the write position now,
+		// so that a status taken after the standby's never shows the
+		// standby ahead of the active.
 		st.Database.WriteLSN = v.writeLSN
+		if v.reachable {
+			qctx, cancel := context.WithTimeout(ctx, time.Second)
+			if lsn, err := d.localDB().WriteLSN(qctx); err == nil {
+				st.Database.WriteLSN = lsn
+			}
+			cancel()
+		}
 	}
 	st.Peer = &pv
 	st.LastSwitchover = d.lastSwitchover()

@@ -194,3 +194,16 @@ func (d *DB) WriteMarker(ctx context.Context, content string) (replication.LSN, 
 	})
 	return lsn, err
 }
+
+// WriteLSN is the database's current WAL write position
+// (pg_current_wal_lsn()), read now.
+func (d *DB) WriteLSN(ctx context.Context) (string, error) {
+	var lsn string
+	err := d.with(ctx, func(conn *pgx.Conn) error {
+		return conn.QueryRow(ctx, "SELECT pg_catalog.pg_current_wal_lsn()::text").Scan(&lsn)
+	})
+	if err != nil {
+		return "", fmt.Errorf("reading the write position: %w", err)
+	}
+	return lsn, nil
+}
