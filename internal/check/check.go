@@ -86,7 +86,7 @@ func Run(ctx context.Context, cfg *config.Config) (*Report, error) {
 		}
 	}
 	localState := handshake.State("")
-	if store, err := state.Open(cfg.Node.StateDir); err == nil {
+	if store, err := state.Open(cfg.Node.StateDir, cfg.Node.Name); err == nil {
 		if rec, err := store.Load(); err == nil {
 			localState = rec.State
 			r.ok(cfg.Node.Name, "state file says %s (epoch %d)", rec.State, rec.Epoch)

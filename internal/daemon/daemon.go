@@ -78,7 +78,7 @@ func New(cfg *config.Config, log zerolog.Logger, level *config.LevelVar) (*Daemo
 	if err != nil {
 		return nil, err
 	}
-	store, err := state.Open(cfg.Node.StateDir)
+	store, err := state.Open(cfg.Node.StateDir, cfg.Node.Name)
 	if err != nil {
 		return nil, err
 	}

@@ -20,7 +20,7 @@ import (
 // Running it again changes nothing that is already right.
 func InitPrimary(ctx context.Context, o Options) error {
 	cfg := o.Config
-	store, err := state.Open(cfg.Node.StateDir)
+	store, err := state.Open(cfg.Node.StateDir, cfg.Node.Name)
 	if err != nil {
 		return err
 	}

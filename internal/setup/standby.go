@@ -21,7 +21,7 @@ import (
 // the data from the active node, read-only for clients; records STANDBY.
 func InitStandby(ctx context.Context, o Options) error {
 	cfg := o.Config
-	store, err := state.Open(cfg.Node.StateDir)
+	store, err := state.Open(cfg.Node.StateDir, cfg.Node.Name)
 	if err != nil {
 		return err
 	}
