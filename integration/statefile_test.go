@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -49,5 +50,28 @@ func TestStateFileOfAnotherNodeRefused(t *testing.T) {
 		if err := b.Cluster.Exec(ctx, harness.DB, "INSERT INTO counters VALUES (999, 0)"); err == nil {
 			t.Fatalf("after %s node-b's database is writable", c.name)
 		}
+	}
+}
+
+// TestDaemonStopsWhenStateFileDeleted (issue 8, part 3): deleting the state
+// directory of a running daemon makes it stop, non-zero, saying why, rather
+// than run on without a record.
+func TestDaemonStopsWhenStateFileDeleted(t *testing.T) {
+	p := newPair(t, harness.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	must(t, p.Init(ctx))
+	b := p.Nodes[1]
+	must(t, p.StartDaemon(ctx, b))
+	must(t, os.RemoveAll(b.StateDir))
+	code, err := b.Daemon.Wait(30 * time.Second)
+	if err != nil {
+		t.Fatalf("the daemon of node-b kept running after its state directory was deleted: %v", err)
+	}
+	if code == 0 {
+		t.Errorf("the daemon stopped with exit 0, want non-zero")
+	}
+	if log := b.Daemon.Log(); !strings.Contains(log, "state file disappeared") || !strings.Contains(log, filepath.Join(b.StateDir, "state.json")) {
+		t.Errorf("the daemon's output does not say the state file disappeared:\n%s", tail(log, 2000))
 	}
 }

@@ -133,6 +133,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	g.Go(func() error { return d.watchPeer(gctx) })
 	g.Go(func() error { return d.watchService(gctx) })
 	g.Go(func() error { return d.watchSlots(gctx) })
+	g.Go(func() error { return d.watchStateFile(gctx) })
 	// Resume or abort an interrupted switchover by the failure rules.
 	if acts, err := d.step(handshake.Event{Kind: handshake.EvRestart}); err == nil {
 		d.wg.Add(1)
@@ -150,6 +151,26 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return nil
 	}
 	return err
+}
+
+// watchStateFile stops the daemon when its state file disappears (the state
+// directory deleted under it) or is replaced by another node's record: the
+// record the daemon acts on is gone, and running on would act on a node
+// nobody initialised.
+func (d *Daemon) watchStateFile(ctx context.Context) error {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		if err := d.store.Present(); err != nil {
+			d.log.Error().Err(err).Msg("state file lost: stopping")
+			return fmt.Errorf("node %s: stopping: %w (run pgswitch init to record the node again)", d.conf().Node.Name, err)
+		}
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return nil
+		}
+	}
 }
 
 // reconcile compares what should run with what runs, on a ticker: the

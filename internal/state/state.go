@@ -215,3 +215,27 @@ func CheckOwner(dir, node string) error {
 	}
 	return err
 }
+
+// ErrStateGone means the state file disappeared while the process using it
+// ran (its directory deleted, say): the record it acted on is gone.
+var ErrStateGone = errors.New("state file disappeared")
+
+// Present returns an error wrapping ErrStateGone when the state file no
+// longer exists, or a *ForeignRecordError when it now holds the record of
+// another node. Save replaces the file by a rename, so a running daemon
+// never sees it missing by its own doing.
+func (s *Store) Present() error {
+	s.mu.Lock()
+	_, err := os.Stat(s.Path())
+	s.mu.Unlock()
+	if errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("%w: %s no longer exists", ErrStateGone, s.Path())
+	}
+	if err != nil {
+		return fmt.Errorf("checking state file: %w", err)
+	}
+	if _, err := s.Load(); errors.Is(err, ErrForeignRecord) {
+		return err
+	}
+	return nil
+}

@@ -111,3 +111,22 @@ func TestForeignRecordRefused(t *testing.T) {
 		t.Error("the refused record was rewritten")
 	}
 }
+
+// TestPresentNoticesDeletion: Present is quiet while the file is there and
+// reports ErrStateGone once it is deleted.
+func TestPresentNoticesDeletion(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := Open(dir, "a")
+	if err := s.Save(Record{Node: "a", State: handshake.Standby}, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Present(); err != nil {
+		t.Fatalf("Present with the file in place: %v", err)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Present(); !errors.Is(err, ErrStateGone) {
+		t.Fatalf("Present after deletion: got %v, want ErrStateGone", err)
+	}
+}
