@@ -186,9 +186,16 @@ func (d *Daemon) reconcile(ctx context.Context) error {
 		d.mu.Lock()
 		st := d.rec.State
 		running := d.applier != nil
+		wrongDB := d.db.wrongDB != ""
 		d.mu.Unlock()
 		follows := st == handshake.Standby || st == handshake.Fault || st == handshake.AgreeSwitch
 		switch {
+		case wrongDB:
+			// Not the database this node was initialised on: take
+			// nothing there (no origin, no slot, no writes).
+			if running {
+				d.stopApplier()
+			}
 		case follows && !running:
 			d.startApplier(ctx)
 		case !follows && running && st != handshake.SwitchingIn:

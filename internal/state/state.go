@@ -28,6 +28,12 @@ type Record struct {
 	// Refused lists switch IDs this node refused or aborted: a late message
 	// of such a switch must change nothing.
 	Refused []string `json:"refused,omitempty"`
+	// LocalSystemID and PeerSystemID are the system identifiers of the
+	// local and the peer database cluster recorded at init: a node refuses
+	// a database it was not initialised on. Empty in records made before
+	// they were kept; filled in then.
+	LocalSystemID string `json:"local_system_id,omitempty"`
+	PeerSystemID  string `json:"peer_system_id,omitempty"`
 	// Reason explains FENCED or FAULT.
 	Reason    string       `json:"reason,omitempty"`
 	UpdatedAt time.Time    `json:"updated_at"`
