@@ -187,6 +187,9 @@ func (d *Daemon) reconcile(ctx context.Context) error {
 		st := d.rec.State
 		running := d.applier != nil
 		wrongDB := d.db.wrongDB != ""
+		// The applier waits for the first check of the local database,
+		// which verifies its system identifier.
+		unchecked := d.db.checkedAt.IsZero()
 		d.mu.Unlock()
 		follows := st == handshake.Standby || st == handshake.Fault || st == handshake.AgreeSwitch
 		switch {
@@ -196,6 +199,7 @@ func (d *Daemon) reconcile(ctx context.Context) error {
 			if running {
 				d.stopApplier()
 			}
+		case unchecked:
 		case follows && !running:
 			d.startApplier(ctx)
 		case !follows && running && st != handshake.SwitchingIn:
