@@ -140,4 +140,6 @@ func TestDaemonRefusesADatabaseItNeverInitialised(t *testing.T) {
 
 	runCLI(t, p, cliCase{name: "init standby on the fresh cluster", node: 1, args: []string{"init", "--role", "standby"},
 		env: env, wantCode: 1, wantOut: []string{"system identifier", fresh.SocketDir}})
+	runCLI(t, p, cliCase{name: "check on the fresh cluster", node: 1, args: []string{"check"},
+		env: env, wantCode: 1, wantOut: []string{"has system identifier", "initialised on 7000000000000000001", fresh.SocketDir}})
 }
