@@ -49,6 +49,9 @@ func checkCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if err := checkOwnState(cfg); err != nil {
+				return err
+			}
 			report, err := check.Run(cmd.Context(), cfg)
 			if report != nil {
 				report.Print(cmd.OutOrStdout())

@@ -39,6 +39,9 @@ serving); 2 usage or configuration error; 3 the outcome needs an operator
 			if err != nil {
 				return err
 			}
+			if err := checkOwnState(cfg); err != nil {
+				return err
+			}
 			sec, err := api.LoadSecurity(cfg.Security.TokenFile, cfg.Security.TLSCert, cfg.Security.TLSKey, cfg.Security.TLSCA)
 			if err != nil {
 				return withCode(exitUsage, err)

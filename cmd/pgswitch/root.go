@@ -13,6 +13,7 @@ import (
 
 	"github.com/pgswitch/pgswitch/internal/config"
 	"github.com/pgswitch/pgswitch/internal/setup"
+	"github.com/pgswitch/pgswitch/internal/state"
 )
 
 // Exit codes (SPEC §4).
@@ -53,6 +54,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	var refusal *setup.Refusal
 	var cerr *config.Error
 	switch {
+	case errors.Is(err, state.ErrForeignRecord):
+		// Another node's record: a configuration error, whatever the
+		// command wrapped it in (SPEC §5).
+		fmt.Fprintf(stderr, "pgswitch: %v\n", err)
+		return exitUsage
 	case errors.As(err, &ee):
 		if ee.code != exitOK {
 			fmt.Fprintf(stderr, "pgswitch: %v\n", ee.err)
@@ -104,6 +110,15 @@ func loadConfig(cmd *cobra.Command) (*config.Config, error) {
 		return nil, withCode(exitUsage, err)
 	}
 	return cfg, nil
+}
+
+// checkOwnState refuses (exit 2) a state directory that holds another
+// node's record, for the commands that do not load the record themselves.
+func checkOwnState(cfg *config.Config) error {
+	if err := state.CheckOwner(cfg.Node.StateDir, cfg.Node.Name); errors.Is(err, state.ErrForeignRecord) {
+		return withCode(exitUsage, err)
+	}
+	return nil
 }
 
 func addConfigFlag(cmd *cobra.Command) {

@@ -26,6 +26,9 @@ func statusCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if err := checkOwnState(cfg); err != nil {
+				return err
+			}
 			sec, err := api.LoadSecurity(cfg.Security.TokenFile, cfg.Security.TLSCert, cfg.Security.TLSKey, cfg.Security.TLSCA)
 			if err != nil {
 				return withCode(exitUsage, err)

@@ -68,6 +68,19 @@ func (r *Report) fail(node, format string, args ...any) {
 	r.Findings = append(r.Findings, Finding{OK: false, Node: node, Text: fmt.Sprintf(format, args...)})
 }
 
+// verifyIdentity reports a database whose system identifier differs from
+// the one recorded at init (a cluster replaced since).
+func verifyIdentity(ctx context.Context, r *Report, s *side, dsn, which, expected string) {
+	if s == nil || expected == "" {
+		return
+	}
+	if _, err := pgutil.VerifySystemID(ctx, s.conn, dsn, which, expected); err != nil {
+		r.fail(s.name, "%v", err)
+	} else {
+		r.ok(s.name, "%s database is the one recorded at init (system identifier %s)", which, expected)
+	}
+}
+
 type side struct {
 	name string
 	conn *pgx.Conn
@@ -86,10 +99,12 @@ func Run(ctx context.Context, cfg *config.Config) (*Report, error) {
 		}
 	}
 	localState := handshake.State("")
-	if store, err := state.Open(cfg.Node.StateDir); err == nil {
+	if store, err := state.Open(cfg.Node.StateDir, cfg.Node.Name); err == nil {
 		if rec, err := store.Load(); err == nil {
 			localState = rec.State
 			r.ok(cfg.Node.Name, "state file says %s (epoch %d)", rec.State, rec.Epoch)
+			verifyIdentity(ctx, r, local, cfg.Postgres.DSN, "local", rec.LocalSystemID)
+			verifyIdentity(ctx, r, peer, cfg.Postgres.PeerDSN, "peer", rec.PeerSystemID)
 		} else if errors.Is(err, state.ErrNoState) {
 			r.ok(cfg.Node.Name, "not initialised yet (no state file in %s)", cfg.Node.StateDir)
 		} else {

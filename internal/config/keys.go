@@ -26,7 +26,7 @@ type key struct {
 var keys = []key{
 	{name: "node.name", field: func(c *Config) any { return &c.Node.Name }},
 	{name: "node.api_listen", field: func(c *Config) any { return &c.Node.APIListen }},
-	{name: "node.state_dir", def: "/var/lib/pgswitch", field: func(c *Config) any { return &c.Node.StateDir }},
+	{name: "node.state_dir", field: func(c *Config) any { return &c.Node.StateDir }},
 
 	{name: "peer.name", field: func(c *Config) any { return &c.Peer.Name }},
 	{name: "peer.api_url", field: func(c *Config) any { return &c.Peer.APIURL }},

@@ -82,6 +82,9 @@ func LoadBytes(data []byte, env []string) (*Config, error) {
 			undecoded[k.name] = true
 		}
 	}
+	if _, ok := given["node.state_dir"]; !ok {
+		c.defaultStateDir()
+	}
 	// The values are checked as given, without Validate's defaults: an
 	// explicit "timeout: 0s" is a mistake, not a request for the default.
 	for _, p := range c.check() {

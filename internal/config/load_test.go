@@ -20,7 +20,7 @@ func TestDefaults(t *testing.T) {
 		name      string
 		got, want any
 	}{
-		{"node.state_dir", c.Node.StateDir, "/var/lib/pgswitch"},
+		{"node.state_dir", c.Node.StateDir, "/var/lib/pgswitch/db-1"},
 		{"replication.publication", c.Replication.Publication, "pgswitch"},
 		{"replication.tables", len(c.Replication.Tables), 0},
 		{"replication.synchronous", c.Replication.Synchronous, false},

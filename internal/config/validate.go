@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -40,6 +41,20 @@ func (c *Config) fillDefaults() {
 			k.setDefault(c)
 		}
 	}
+	c.defaultStateDir()
+}
+
+// DefaultStateBase is the directory under which node.state_dir defaults to
+// a directory named after the node.
+const DefaultStateBase = "/var/lib/pgswitch"
+
+// defaultStateDir sets an unset node.state_dir to DefaultStateBase/<node.name>
+// (SPEC §5): one directory per node, so that two nodes on one host never
+// share, and act on, one state file.
+func (c *Config) defaultStateDir() {
+	if c.Node.StateDir == "" && c.Node.Name != "" {
+		c.Node.StateDir = filepath.Join(DefaultStateBase, c.Node.Name)
+	}
 }
 
 // problems collects what check finds.
@@ -55,7 +70,9 @@ func (c *Config) check() []*Error {
 	var ps problems
 	c.checkNames(&ps)
 	checkListen(&ps, "node.api_listen", c.Node.APIListen)
-	if c.Node.StateDir == "" {
+	if c.Node.StateDir == "" && c.Node.Name != "" {
+		// Without node.name the default has nothing to follow; node.name
+		// is reported.
 		ps.add("node.state_dir", "must not be empty")
 	}
 	checkURL(&ps, "peer.api_url", c.Peer.APIURL)

@@ -249,7 +249,7 @@ func TestValidateFillsDefaults(t *testing.T) {
 		name      string
 		got, want any
 	}{
-		{"node.state_dir", c.Node.StateDir, filled.Node.StateDir},
+		{"node.state_dir", c.Node.StateDir, "/var/lib/pgswitch/a"},
 		{"replication.publication", c.Replication.Publication, filled.Replication.Publication},
 		{"service.timeout", c.Service.Timeout, filled.Service.Timeout},
 		{"switchover.catchup_timeout", c.Switchover.CatchupTimeout, filled.Switchover.CatchupTimeout},

@@ -78,7 +78,7 @@ func New(cfg *config.Config, log zerolog.Logger, level *config.LevelVar) (*Daemo
 	if err != nil {
 		return nil, err
 	}
-	store, err := state.Open(cfg.Node.StateDir)
+	store, err := state.Open(cfg.Node.StateDir, cfg.Node.Name)
 	if err != nil {
 		return nil, err
 	}
@@ -133,6 +133,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	g.Go(func() error { return d.watchPeer(gctx) })
 	g.Go(func() error { return d.watchService(gctx) })
 	g.Go(func() error { return d.watchSlots(gctx) })
+	g.Go(func() error { return d.watchStateFile(gctx) })
 	// Resume or abort an interrupted switchover by the failure rules.
 	if acts, err := d.step(handshake.Event{Kind: handshake.EvRestart}); err == nil {
 		d.wg.Add(1)
@@ -152,6 +153,26 @@ func (d *Daemon) Run(ctx context.Context) error {
 	return err
 }
 
+// watchStateFile stops the daemon when its state file disappears (the state
+// directory deleted under it) or is replaced by another node's record: the
+// record the daemon acts on is gone, and running on would act on a node
+// nobody initialised.
+func (d *Daemon) watchStateFile(ctx context.Context) error {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		if err := d.store.Present(); err != nil {
+			d.log.Error().Err(err).Msg("state file lost: stopping")
+			return fmt.Errorf("node %s: stopping: %w (run pgswitch init to record the node again)", d.conf().Node.Name, err)
+		}
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
 // reconcile compares what should run with what runs, on a ticker: the
 // applier runs exactly while the node is a standby (STANDBY, FAULT,
 // AGREE_SWITCH); the VIP and the database's client mode follow the state;
@@ -165,9 +186,20 @@ func (d *Daemon) reconcile(ctx context.Context) error {
 		d.mu.Lock()
 		st := d.rec.State
 		running := d.applier != nil
+		wrongDB := d.db.wrongDB != ""
+		// The applier waits for the first check of the local database,
+		// which verifies its system identifier.
+		unchecked := d.db.checkedAt.IsZero()
 		d.mu.Unlock()
 		follows := st == handshake.Standby || st == handshake.Fault || st == handshake.AgreeSwitch
 		switch {
+		case wrongDB:
+			// Not the database this node was initialised on: take
+			// nothing there (no origin, no slot, no writes).
+			if running {
+				d.stopApplier()
+			}
+		case unchecked:
 		case follows && !running:
 			d.startApplier(ctx)
 		case !follows && running && st != handshake.SwitchingIn:

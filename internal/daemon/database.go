@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -20,7 +21,10 @@ type dbView struct {
 	err        string
 	commitErr  string // the commit probe's error (the active only)
 	dataDir    string
-	checkedAt  time.Time
+	// wrongDB is set when the DSN reaches a database cluster other than
+	// the one recorded at init: the daemon must not act on it.
+	wrongDB   string
+	checkedAt time.Time
 }
 
 // fresh: the view is recent enough to answer probes with.
@@ -44,7 +48,15 @@ func (d *Daemon) watchDatabase(ctx context.Context) error {
 		if conn == nil || conn.IsClosed() {
 			c, err := pgutil.Connect(qctx, d.conf().Postgres.DSN, pgutil.Options{AppName: d.conf().ApplicationName() + "_monitor", Writable: true})
 			if err == nil {
-				conn = c
+				if err := d.verifyLocalDB(qctx, c); err != nil {
+					v.err = err.Error()
+					if errors.Is(err, pgutil.ErrWrongDatabase) {
+						v.wrongDB = err.Error()
+					}
+					c.Close(context.Background())
+				} else {
+					conn = c
+				}
 			} else {
 				v.err = err.Error()
 			}
@@ -82,6 +94,28 @@ func (d *Daemon) watchDatabase(ctx context.Context) error {
 			return nil
 		}
 	}
+}
+
+// verifyLocalDB compares the system identifier of a new connection with the
+// one recorded at init, and records it when the record predates the
+// identifiers.
+func (d *Daemon) verifyLocalDB(ctx context.Context, conn *pgx.Conn) error {
+	d.mu.Lock()
+	expected := d.rec.LocalSystemID
+	d.mu.Unlock()
+	found, err := pgutil.VerifySystemID(ctx, conn, d.conf().Postgres.DSN, "local", expected)
+	if err != nil || expected != "" {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	rec := d.rec
+	rec.LocalSystemID = found
+	if err := d.store.Save(rec, rec.State); err != nil {
+		return fmt.Errorf("recording the local system identifier: %w", err)
+	}
+	d.rec = rec
+	return nil
 }
 
 // watchPeer keeps the peer's status as last seen (a heartbeat).

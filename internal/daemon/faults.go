@@ -19,11 +19,12 @@ const (
 	FaultSyncDegraded        = "synchronous_degraded"
 	FaultStraySlot           = "stray_slot"
 	FaultPeerUnreachable     = "peer_unreachable"
+	FaultWrongDatabase       = "wrong_database"
 )
 
 // knownFaults are always exported as metrics (0 or 1).
 var knownFaults = []string{FaultDatabaseUnreachable, FaultCannotCommit, FaultDiskFull, FaultServiceCheck,
-	FaultApplierNotStreaming, FaultSyncDegraded, FaultStraySlot, FaultPeerUnreachable}
+	FaultApplierNotStreaming, FaultSyncDegraded, FaultStraySlot, FaultPeerUnreachable, FaultWrongDatabase}
 
 // faultSet holds the faults present now. A fault is confirmed once it has
 // lasted supervision.fault_grace; only confirmed faults are reported and

@@ -24,6 +24,8 @@ func (d *Daemon) supervise(ctx context.Context) {
 	d.mu.Unlock()
 
 	d.note(FaultDatabaseUnreachable, "local database: "+db.err, !db.reachable || !db.fresh(), grace)
+	// Never a passing hiccup: confirmed at once.
+	d.note(FaultWrongDatabase, db.wrongDB, db.wrongDB != "", 0)
 	d.note(FaultCannotCommit, "the database answers but cannot commit: "+db.commitErr,
 		st == handshake.Active && db.reachable && db.commitErr != "", grace)
 	d.checkDisk(cfg.Supervision.DiskPath, db.dataDir, cfg.Supervision.DiskMinFreePercent, grace)

@@ -20,7 +20,7 @@ import (
 // Running it again changes nothing that is already right.
 func InitPrimary(ctx context.Context, o Options) error {
 	cfg := o.Config
-	store, err := state.Open(cfg.Node.StateDir)
+	store, err := state.Open(cfg.Node.StateDir, cfg.Node.Name)
 	if err != nil {
 		return err
 	}
@@ -38,6 +38,10 @@ func InitPrimary(ctx context.Context, o Options) error {
 		return err
 	}
 	defer conn.Close(context.Background())
+	localID, err := pgutil.VerifySystemID(ctx, conn, cfg.Postgres.DSN, "local", rec.LocalSystemID)
+	if err != nil {
+		return err
+	}
 	if err := checkServer(ctx, conn, cfg.Node.Name); err != nil {
 		return err
 	}
@@ -80,8 +84,14 @@ func InitPrimary(ctx context.Context, o Options) error {
 		return fmt.Errorf("making %s writable: %w", cfg.Node.Name, err)
 	}
 	if rec.State != handshake.Active {
-		rec = state.Record{Node: cfg.Node.Name, State: handshake.Active, Epoch: 1, Reason: "init --role primary"}
+		rec = state.Record{Node: cfg.Node.Name, State: handshake.Active, Epoch: 1, Reason: "init --role primary", LocalSystemID: localID}
 		if err := store.Save(rec, ""); err != nil {
+			return err
+		}
+	} else if rec.LocalSystemID == "" {
+		// A record made before the identifiers were kept.
+		rec.LocalSystemID = localID
+		if err := store.Save(rec, rec.State); err != nil {
 			return err
 		}
 	}

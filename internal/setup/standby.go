@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgswitch/pgswitch/internal/handshake"
+	"github.com/pgswitch/pgswitch/internal/pgutil"
 	"github.com/pgswitch/pgswitch/internal/replication"
 	"github.com/pgswitch/pgswitch/internal/schema"
 	"github.com/pgswitch/pgswitch/internal/state"
@@ -21,7 +22,7 @@ import (
 // the data from the active node, read-only for clients; records STANDBY.
 func InitStandby(ctx context.Context, o Options) error {
 	cfg := o.Config
-	store, err := state.Open(cfg.Node.StateDir)
+	store, err := state.Open(cfg.Node.StateDir, cfg.Node.Name)
 	if err != nil {
 		return err
 	}
@@ -48,6 +49,14 @@ func InitStandby(ctx context.Context, o Options) error {
 		return err
 	}
 	defer peer.Close(context.Background())
+	localID, err := pgutil.VerifySystemID(ctx, local, cfg.Postgres.DSN, "local", rec.LocalSystemID)
+	if err != nil {
+		return err
+	}
+	peerID, err := pgutil.VerifySystemID(ctx, peer, cfg.Postgres.PeerDSN, "peer", rec.PeerSystemID)
+	if err != nil {
+		return err
+	}
 	if err := checkServer(ctx, local, cfg.Node.Name); err != nil {
 		return err
 	}
@@ -95,7 +104,8 @@ func InitStandby(ctx context.Context, o Options) error {
 	if _, err := local.Exec(ctx, sql.Query("unfence"), false); err != nil {
 		return fmt.Errorf("making %s read-only for clients: %w", cfg.Node.Name, err)
 	}
-	rec = state.Record{Node: cfg.Node.Name, State: handshake.Initializing, Reason: "init --role standby: copying"}
+	rec = state.Record{Node: cfg.Node.Name, State: handshake.Initializing, Reason: "init --role standby: copying",
+		LocalSystemID: localID, PeerSystemID: peerID}
 	if err := store.Save(rec, ""); err != nil {
 		return err
 	}

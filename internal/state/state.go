@@ -28,6 +28,12 @@ type Record struct {
 	// Refused lists switch IDs this node refused or aborted: a late message
 	// of such a switch must change nothing.
 	Refused []string `json:"refused,omitempty"`
+	// LocalSystemID and PeerSystemID are the system identifiers of the
+	// local and the peer database cluster recorded at init: a node refuses
+	// a database it was not initialised on. Empty in records made before
+	// they were kept; filled in then.
+	LocalSystemID string `json:"local_system_id,omitempty"`
+	PeerSystemID  string `json:"peer_system_id,omitempty"`
 	// Reason explains FENCED or FAULT.
 	Reason    string       `json:"reason,omitempty"`
 	UpdatedAt time.Time    `json:"updated_at"`
@@ -49,6 +55,7 @@ const historyLen = 50
 // Store reads and writes one node's record.
 type Store struct {
 	dir  string
+	node string // the node whose record this is
 	mu   sync.Mutex
 	lock *os.File
 }
@@ -59,12 +66,36 @@ var ErrNoState = errors.New("no state recorded (run pgswitch init)")
 // ErrLocked means another pgswitch process holds the node's lock.
 var ErrLocked = errors.New("another pgswitch process holds this node's state lock")
 
-// Open prepares the state directory (created 0700 when missing).
-func Open(dir string) (*Store, error) {
+// ErrForeignRecord matches a *ForeignRecordError with errors.Is.
+var ErrForeignRecord = errors.New("state file recorded for another node")
+
+// ForeignRecordError means the state file holds the record of another node
+// (a shared or copied state directory): acting on it would apply that
+// node's state, ACTIVE for instance, to this one.
+type ForeignRecordError struct {
+	Path     string
+	Node     string // this node
+	Recorded string // the node named in the file
+}
+
+func (e *ForeignRecordError) Error() string {
+	return fmt.Sprintf("state file %s is recorded for node %s, not for this node %s: refusing it (is node.state_dir shared with, or copied from, %s?)",
+		e.Path, e.Recorded, e.Node, e.Recorded)
+}
+
+// Is makes errors.Is(err, ErrForeignRecord) true.
+func (e *ForeignRecordError) Is(target error) bool { return target == ErrForeignRecord }
+
+// Open prepares the state directory (created 0700 when missing) of node; Load
+// refuses a record of any other node.
+func Open(dir, node string) (*Store, error) {
+	if node == "" {
+		return nil, errors.New("state: opening a store without a node name")
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating state directory %s: %w", dir, err)
 	}
-	return &Store{dir: dir}, nil
+	return &Store{dir: dir, node: node}, nil
 }
 
 // Path is the state file.
@@ -111,6 +142,9 @@ func (s *Store) Load() (Record, error) {
 	if err := json.Unmarshal(b, &r); err != nil {
 		return r, fmt.Errorf("state file %s is damaged: %w", s.Path(), err)
 	}
+	if r.Node != s.node {
+		return Record{}, &ForeignRecordError{Path: s.Path(), Node: s.node, Recorded: r.Node}
+	}
 	if !r.State.Valid() {
 		return r, fmt.Errorf("state file %s holds unknown state %q", s.Path(), r.State)
 	}
@@ -122,6 +156,9 @@ func (s *Store) Load() (Record, error) {
 func (s *Store) Save(r Record, prev handshake.State) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if r.Node != s.node {
+		return &ForeignRecordError{Path: s.Path(), Node: s.node, Recorded: r.Node}
+	}
 	r.UpdatedAt = time.Now().UTC()
 	if prev != r.State {
 		r.History = append(r.History, Transition{At: r.UpdatedAt, From: prev, To: r.State, Epoch: r.Epoch, SwitchID: r.SwitchID, Reason: r.Reason})
@@ -167,6 +204,44 @@ func writeAtomic(path string, data []byte) error {
 	defer d.Close()
 	if err := d.Sync(); err != nil {
 		return fmt.Errorf("syncing state directory: %w", err)
+	}
+	return nil
+}
+
+// CheckOwner reads the state file in dir, if there is one, without creating
+// or changing anything, and returns a *ForeignRecordError when it is the
+// record of a node other than node. Commands that reach this node through
+// its daemon (status, promote) call it so that they refuse a shared or
+// copied state directory just as the commands that load the record do.
+func CheckOwner(dir, node string) error {
+	s := &Store{dir: dir, node: node}
+	_, err := s.Load()
+	if errors.Is(err, ErrNoState) {
+		return nil
+	}
+	return err
+}
+
+// ErrStateGone means the state file disappeared while the process using it
+// ran (its directory deleted, say): the record it acted on is gone.
+var ErrStateGone = errors.New("state file disappeared")
+
+// Present returns an error wrapping ErrStateGone when the state file no
+// longer exists, or a *ForeignRecordError when it now holds the record of
+// another node. Save replaces the file by a rename, so a running daemon
+// never sees it missing by its own doing.
+func (s *Store) Present() error {
+	s.mu.Lock()
+	_, err := os.Stat(s.Path())
+	s.mu.Unlock()
+	if errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("%w: %s no longer exists", ErrStateGone, s.Path())
+	}
+	if err != nil {
+		return fmt.Errorf("checking state file: %w", err)
+	}
+	if _, err := s.Load(); errors.Is(err, ErrForeignRecord) {
+		return err
 	}
 	return nil
 }

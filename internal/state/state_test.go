@@ -3,13 +3,14 @@ package state
 import (
 	"errors"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/pgswitch/pgswitch/internal/handshake"
 )
 
 func TestSaveLoadRoundTrip(t *testing.T) {
-	s, err := Open(t.TempDir())
+	s, err := Open(t.TempDir(), "a")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +38,7 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 }
 
 func TestDamagedFileIsAnError(t *testing.T) {
-	s, _ := Open(t.TempDir())
+	s, _ := Open(t.TempDir(), "a")
 	if err := os.WriteFile(s.Path(), []byte("{not json"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -54,8 +55,8 @@ func TestDamagedFileIsAnError(t *testing.T) {
 
 func TestLockIsExclusive(t *testing.T) {
 	dir := t.TempDir()
-	a, _ := Open(dir)
-	b, _ := Open(dir)
+	a, _ := Open(dir, "a")
+	b, _ := Open(dir, "a")
 	if err := a.Lock(); err != nil {
 		t.Fatal(err)
 	}
@@ -67,4 +68,65 @@ func TestLockIsExclusive(t *testing.T) {
 		t.Fatalf("lock after unlock: %v", err)
 	}
 	b.Unlock()
+}
+
+// TestForeignRecordRefused: a store of node b refuses the record of node a
+// (a shared or copied state directory) with a typed error naming both nodes
+// and the file, and does not overwrite it.
+func TestForeignRecordRefused(t *testing.T) {
+	dir := t.TempDir()
+	a, _ := Open(dir, "node-a")
+	if err := a.Save(Record{Node: "node-a", State: handshake.Active, Epoch: 3}, ""); err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.ReadFile(a.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := Open(dir, "node-b")
+	_, err = b.Load()
+	var fe *ForeignRecordError
+	if !errors.Is(err, ErrForeignRecord) || !errors.As(err, &fe) {
+		t.Fatalf("node-b loading node-a's record: got %v, want ErrForeignRecord", err)
+	}
+	for _, want := range []string{"node-a", "node-b", b.Path()} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not name %s", err, want)
+		}
+	}
+	if err := b.Save(Record{Node: "node-a", State: handshake.Standby}, handshake.Active); !errors.Is(err, ErrForeignRecord) {
+		t.Errorf("node-b saving a record of node-a: got %v, want ErrForeignRecord", err)
+	}
+	if err := CheckOwner(dir, "node-b"); !errors.Is(err, ErrForeignRecord) {
+		t.Errorf("CheckOwner for node-b: got %v, want ErrForeignRecord", err)
+	}
+	if err := CheckOwner(dir, "node-a"); err != nil {
+		t.Errorf("CheckOwner for node-a: %v", err)
+	}
+	if err := CheckOwner(t.TempDir(), "node-b"); err != nil {
+		t.Errorf("CheckOwner of an empty directory: %v", err)
+	}
+	after, _ := os.ReadFile(a.Path())
+	if string(after) != string(before) {
+		t.Error("the refused record was rewritten")
+	}
+}
+
+// TestPresentNoticesDeletion: Present is quiet while the file is there and
+// reports ErrStateGone once it is deleted.
+func TestPresentNoticesDeletion(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := Open(dir, "a")
+	if err := s.Save(Record{Node: "a", State: handshake.Standby}, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Present(); err != nil {
+		t.Fatalf("Present with the file in place: %v", err)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Present(); !errors.Is(err, ErrStateGone) {
+		t.Fatalf("Present after deletion: got %v, want ErrStateGone", err)
+	}
 }
