@@ -26,6 +26,9 @@ type relation struct {
 	identity byte
 	columns  []string // quoted column names, in message order
 	key      []bool   // column is part of the replica identity key
+	// userType: the column's type is not built in (its OID on the source
+	// says nothing about the standby's, where it has another OID).
+	userType []bool
 	// internal tables (pgswitch's own schema) are never applied.
 	internal bool
 	// version changes with every Relation message, so that cached
@@ -45,6 +48,7 @@ func newRelation(m *pglogrepl.RelationMessage, version int) *relation {
 	for _, c := range m.Columns {
 		r.columns = append(r.columns, pgutil.Ident(c.Name))
 		r.key = append(r.key, c.Flags&1 != 0)
+		r.userType = append(r.userType, c.DataType >= firstNormalObjectID)
 	}
 	return r
 }
@@ -165,6 +169,10 @@ func statementSQL(r *relation, k stmtKey) string {
 	return b.String()
 }
 
+// firstNormalObjectID is PostgreSQL's FirstNormalObjectId: OIDs below it
+// are built in and the same on every server.
+const firstNormalObjectID = 16384
+
 // whereSQL finds exactly one row. With a key, equality on the key columns
 // (which the key's index serves). With REPLICA IDENTITY FULL there may be no
 // index and duplicate rows, and some types (json, point) have no equality
@@ -179,6 +187,13 @@ func whereSQL(r *relation, k stmtKey, next func() string) string {
 		}
 		if full {
 			conds = append(conds, fmt.Sprintf("%s::text IS NOT DISTINCT FROM %s::text", r.columns[i], next()))
+		} else if r.userType[i] {
+			// "k = $1" with an untyped parameter resolves a composite
+			// key to record = record, and the parameter to an anonymous
+			// record, which has no input. The polymorphic equality
+			// resolves the parameter to the local column's own type, by
+			// name on the standby, and is inlined (the key's index serves).
+			conds = append(conds, fmt.Sprintf("pg_temp.pgswitch_eq(%s, %s)", r.columns[i], next()))
 		} else {
 			conds = append(conds, r.columns[i]+" = "+next())
 		}

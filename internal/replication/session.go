@@ -124,6 +124,11 @@ func (s *applySession) setup(ctx context.Context, origin string) (pglogrepl.LSN,
 			return 0, fmt.Errorf("parsing origin progress %q: %w", pos, err)
 		}
 	}
+	// The key equality of user-defined types (see whereSQL): a session-local
+	// SQL function, so no schema change is needed, created once per session.
+	if _, err := s.queryText(ctx, "CREATE FUNCTION pg_temp.pgswitch_eq(anyelement, anyelement) RETURNS boolean LANGUAGE sql IMMUTABLE AS 'SELECT $1 = $2'"); err != nil {
+		return 0, fmt.Errorf("creating the session's key equality: %w", err)
+	}
 	for name, q := range map[string]string{stmtApplyCommit: sql.Query("apply_commit"), stmtPositions: sql.Query("wal_positions")} {
 		if _, err := s.conn.Prepare(ctx, name, q, nil); err != nil {
 			if pgutil.SQLState(err) == pgutil.UndefinedFunction || pgutil.SQLState(err) == "3F000" {
