@@ -86,7 +86,10 @@ func TestRenewalKeepsLeaderPastTTL(t *testing.T) {
 	}
 	end := time.Now().Add(ttl * 3 / 2)
 	first := l.LastRenewalSent()
+	tick := time.NewTicker(300 * time.Millisecond) // the holder's renewal interval
+	defer tick.Stop()
 	for time.Now().Before(end) {
+		<-tick.C
 		before := time.Now()
 		if err := l.Renew(ctx); err != nil {
 			t.Fatal(err)
@@ -98,7 +101,6 @@ func TestRenewalKeepsLeaderPastTTL(t *testing.T) {
 		if got := l.SelfFenceDeadline().Sub(sent); got != ttl*2/3 {
 			t.Fatalf("self-fence deadline %s after the send, want %s", got, ttl*2/3)
 		}
-		time.Sleep(300 * time.Millisecond) // the renewal interval, not a synchronisation
 	}
 	if !l.LastRenewalSent().After(first) {
 		t.Fatal("renewals did not advance the last renewal time")
