@@ -136,6 +136,16 @@ func TestHandoverIsFencedByHolderAndRevision(t *testing.T) {
 	if held.Node != "node-b" || held.Epoch != 5 {
 		t.Fatalf("after the handover %+v, want node-b epoch 5", held)
 	}
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	select {
+	case ev := <-c.WatchLeader(wctx, old.Revision):
+		if ev.Err != nil || ev.Deleted || ev.Leader.Node != "node-b" || ev.Leader.Epoch != 5 || ev.Revision != held.Revision {
+			t.Fatalf("watch reported %+v, want node-b epoch 5 at revision %d", ev, held.Revision)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the watch did not report the handover")
+	}
 	if _, err := c.Handover(ctx, grant(t, c), old, "node-c"); !errors.Is(err, quorum.ErrNotLeader) {
 		t.Fatalf("a second handover from the old holder: %v, want ErrNotLeader", err)
 	}
