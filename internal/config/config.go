@@ -19,6 +19,7 @@ type Config struct {
 	Failover    FailoverConfig
 	Security    SecurityConfig
 	Log         LogConfig
+	Quorum      QuorumConfig
 }
 
 // NodeConfig is this node (section node).
@@ -89,6 +90,13 @@ type SupervisionConfig struct {
 type FailoverConfig struct {
 	Auto  bool          // the active starts a switchover itself on a fault
 	After time.Duration // how long the active's fault must last first
+
+	// Unplanned: with a quorum, the standby takes over when the active's
+	// lease is lost (SPEC §9).
+	Unplanned bool
+	// MaxLagBytes: asynchronous mode, no takeover if the standby was further
+	// behind when it last heard the active.
+	MaxLagBytes int64
 }
 
 // SecurityConfig authenticates the API and the channel between the nodes
@@ -127,3 +135,15 @@ func (c *Config) PeerApplicationName() string { return "pgswitch_" + sqlName(c.P
 
 // ApplicationName is the application_name of this node's applier.
 func (c *Config) ApplicationName() string { return "pgswitch_" + sqlName(c.Node.Name) }
+
+// QuorumConfig is the etcd v3 cluster that decides an unplanned failover
+// (section quorum, SPEC §9). Without Endpoints there is no quorum.
+type QuorumConfig struct {
+	Endpoints []string      // etcd client URLs
+	Cluster   string        // the pair's name in etcd, [a-z0-9_-]
+	Prefix    string        // the pair's keys live under Prefix+Cluster+"/"
+	LeaseTTL  time.Duration // the active's leader lease
+	TLSCA     string        // etcd client TLS: all three or none
+	TLSCert   string
+	TLSKey    string
+}

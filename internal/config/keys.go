@@ -62,6 +62,10 @@ var keys = []key{
 
 	{name: "failover.auto", field: func(c *Config) any { return &c.Failover.Auto }},
 	{name: "failover.after", def: "15s", field: func(c *Config) any { return &c.Failover.After }},
+	// SPEC §9; failover.unplanned stays false when set so (the loader stores
+	// every default before it reads the file).
+	{name: "failover.unplanned", def: "true", keepZero: true, field: func(c *Config) any { return &c.Failover.Unplanned }},
+	{name: "failover.max_lag_bytes", def: "1048576", keepZero: true, field: func(c *Config) any { return &c.Failover.MaxLagBytes }},
 
 	{name: "security.token_file", field: func(c *Config) any { return &c.Security.TokenFile }},
 	{name: "security.tls_cert", field: func(c *Config) any { return &c.Security.TLSCert }},
@@ -70,6 +74,15 @@ var keys = []key{
 
 	{name: "log.level", def: "info", field: func(c *Config) any { return &c.Log.Level }},
 	{name: "log.format", def: "json", field: func(c *Config) any { return &c.Log.Format }},
+
+	// SPEC §9: the quorum for an unplanned failover.
+	{name: "quorum.endpoints", field: func(c *Config) any { return &c.Quorum.Endpoints }},
+	{name: "quorum.cluster", field: func(c *Config) any { return &c.Quorum.Cluster }},
+	{name: "quorum.prefix", def: "/pgswitch/", field: func(c *Config) any { return &c.Quorum.Prefix }},
+	{name: "quorum.lease_ttl", def: "3s", field: func(c *Config) any { return &c.Quorum.LeaseTTL }},
+	{name: "quorum.tls_ca", field: func(c *Config) any { return &c.Quorum.TLSCA }},
+	{name: "quorum.tls_cert", field: func(c *Config) any { return &c.Quorum.TLSCert }},
+	{name: "quorum.tls_key", field: func(c *Config) any { return &c.Quorum.TLSKey }},
 }
 
 // envPrefix starts every environment variable that configures pgswitch.

@@ -85,6 +85,7 @@ func (c *Config) check() []*Error {
 	c.checkSupervision(&ps)
 	c.checkSecurity(&ps)
 	c.checkLog(&ps)
+	c.checkQuorum(&ps)
 	return ps
 }
 

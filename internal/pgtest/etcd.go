@@ -1,0 +1,207 @@
+package pgtest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// NeedEtcd fails or skips the test when the etcd binary is missing ($ETCD_BIN
+// or etcd on PATH), following Need's CI=true policy.
+func NeedEtcd(t testing.TB) {
+	t.Helper()
+	if _, err := EtcdBin(); err != nil {
+		missing(t, "etcd not found: %v (install etcd-server or set ETCD_BIN)", err)
+	}
+}
+
+// EtcdBin returns the etcd server binary: $ETCD_BIN if set, else etcd on PATH.
+func EtcdBin() (string, error) {
+	if p := os.Getenv("ETCD_BIN"); p != "" {
+		if _, err := os.Stat(p); err != nil {
+			return "", fmt.Errorf("ETCD_BIN=%s: %w", p, err)
+		}
+		return p, nil
+	}
+	return exec.LookPath("etcd")
+}
+
+// EtcdMember is one etcd process of an Etcd cluster.
+type EtcdMember struct {
+	Name      string
+	ClientURL string
+	PeerURL   string
+	DataDir   string
+
+	bin     string
+	logDir  string
+	initial string // the --initial-cluster value
+	proc    *Proc
+}
+
+// Etcd is a cluster of real etcd processes on loopback ports, with data
+// directories in a temporary directory of the test.
+type Etcd struct {
+	Members []*EtcdMember
+}
+
+// StartEtcd starts an etcd cluster of n members (1 or 3) and waits until
+// every member reports healthy. A cleanup kills the processes; the data
+// directories are in t.TempDir, removed by the testing package.
+func StartEtcd(t testing.TB, n int) *Etcd {
+	t.Helper()
+	NeedEtcd(t)
+	bin, err := EtcdBin()
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	dir := t.TempDir()
+	e := &Etcd{}
+	var initial []string
+	for i := range n {
+		cp, err1 := FreePort()
+		pp, err2 := FreePort()
+		if err1 != nil || err2 != nil {
+			t.Fatalf("pgtest: etcd ports: %v %v", err1, err2)
+		}
+		m := &EtcdMember{
+			Name:      fmt.Sprintf("m%d", i),
+			ClientURL: fmt.Sprintf("http://127.0.0.1:%d", cp),
+			PeerURL:   fmt.Sprintf("http://127.0.0.1:%d", pp),
+			DataDir:   filepath.Join(dir, fmt.Sprintf("m%d", i)),
+			bin:       bin,
+			logDir:    dir,
+		}
+		initial = append(initial, m.Name+"="+m.PeerURL)
+		e.Members = append(e.Members, m)
+	}
+	t.Cleanup(func() {
+		for _, m := range e.Members {
+			if err := m.Kill(); err != nil {
+				t.Errorf("pgtest: %v", err)
+			}
+			if t.Failed() && m.proc != nil {
+				t.Logf("pgtest: last lines of the log of etcd %s:\n%s", m.Name, tail(m.proc.Log(), 40))
+			}
+		}
+	})
+	for _, m := range e.Members {
+		m.initial = strings.Join(initial, ",")
+		if err := m.start(); err != nil {
+			t.Fatalf("pgtest: %v", err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, m := range e.Members {
+		if err := m.WaitHealthy(ctx); err != nil {
+			t.Fatalf("pgtest: %v", err)
+		}
+	}
+	return e
+}
+
+// Endpoints returns the client URLs of every member.
+func (e *Etcd) Endpoints() []string {
+	var eps []string
+	for _, m := range e.Members {
+		eps = append(eps, m.ClientURL)
+	}
+	return eps
+}
+
+func (m *EtcdMember) start() error {
+	state := "new"
+	if _, err := os.Stat(filepath.Join(m.DataDir, "member")); err == nil {
+		state = "existing"
+	}
+	p, err := StartProcE("etcd-"+m.Name, "", m.logDir, nil, m.bin,
+		"--name", m.Name,
+		"--data-dir", m.DataDir,
+		"--listen-client-urls", m.ClientURL,
+		"--advertise-client-urls", m.ClientURL,
+		"--listen-peer-urls", m.PeerURL,
+		"--initial-advertise-peer-urls", m.PeerURL,
+		"--initial-cluster", m.initial,
+		"--initial-cluster-state", state,
+		"--initial-cluster-token", "pgtest",
+		// Tests write little: no need for large snapshots or a big backend.
+		"--snapshot-count", "10000",
+		"--quota-backend-bytes", fmt.Sprint(64<<20),
+		"--log-level", "warn",
+	)
+	if err != nil {
+		return fmt.Errorf("starting etcd %s: %w", m.Name, err)
+	}
+	m.proc = p
+	return nil
+}
+
+// WaitHealthy polls the member's /health until it reports healthy (which
+// needs a quorum) or ctx ends.
+func (m *EtcdMember) WaitHealthy(ctx context.Context) error {
+	client := &http.Client{Timeout: time.Second}
+	return WaitFor(ctx, "etcd "+m.Name+" healthy", func() (bool, error) {
+		if m.proc == nil || !m.proc.Running() {
+			return false, fmt.Errorf("etcd %s is not running", m.Name)
+		}
+		resp, err := client.Get(m.ClientURL + "/health")
+		if err != nil {
+			return false, err
+		}
+		defer resp.Body.Close()
+		var h struct {
+			Health string `json:"health"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&h); err != nil {
+			return false, fmt.Errorf("reading /health: %w", err)
+		}
+		return h.Health == "true", nil
+	})
+}
+
+// Running reports whether the member's process runs.
+func (m *EtcdMember) Running() bool { return m.proc != nil && m.proc.Running() }
+
+// Kill kills the member with SIGKILL and waits until it has exited; killing
+// a member that is not running is not an error.
+func (m *EtcdMember) Kill() error {
+	if m.proc == nil {
+		return nil
+	}
+	if err := m.proc.Kill9(); err != nil {
+		return fmt.Errorf("killing etcd %s: %w", m.Name, err)
+	}
+	return nil
+}
+
+// Stop stops the member with SIGTERM and waits up to 10 s for it to exit.
+func (m *EtcdMember) Stop() error {
+	if !m.Running() {
+		return nil
+	}
+	if err := m.proc.Signal(os.Interrupt); err != nil {
+		return fmt.Errorf("stopping etcd %s: %w", m.Name, err)
+	}
+	if _, err := m.proc.Wait(10 * time.Second); err != nil {
+		return fmt.Errorf("stopping etcd %s: %w", m.Name, err)
+	}
+	return nil
+}
+
+// Restart starts a stopped or killed member again on the same data
+// directory and ports; it does not wait for health (the cluster may still
+// lack a quorum): call WaitHealthy.
+func (m *EtcdMember) Restart() error {
+	if m.Running() {
+		return fmt.Errorf("restarting etcd %s: still running", m.Name)
+	}
+	return m.start()
+}
