@@ -29,6 +29,11 @@ const (
 	FaultDiskFull           FaultReason = "apply_disk_full"
 	FaultApply              FaultReason = "apply_error"
 	FaultStream             FaultReason = "stream_error"
+	// FaultOwnChanges: the stream carries a transaction that the active's
+	// own applier wrote (it has a replication origin), that is changes
+	// that came from this node: the slot stands before the switch-in that
+	// made the active, and applying would replay this node's own past.
+	FaultOwnChanges FaultReason = "replayed_own_changes"
 )
 
 // Fault is a named reason plus what exactly went wrong.

@@ -369,6 +369,16 @@ func (l *loop) handle(ev event) error {
 		// Commits arrive in order: a commit record that starts before
 		// the end of one already queued was applied before.
 		l.skipping = m.FinalLSN < l.queuedEnd
+	case *pglogrepl.OriginMessage:
+		// pgoutput sends an origin only for a transaction that was applied
+		// under a replication origin. On the active that is its applier's
+		// work from the time it was the standby: changes of this node
+		// coming back. Never apply them; the transaction is refused whole.
+		if l.txn != nil && !l.skipping {
+			return &Fault{Reason: FaultOwnChanges, Detail: fmt.Sprintf(
+				"the transaction ending at %s came to the active from replication origin %q (this node's own changes): the slot %s starts before the active's switch-in; drop it and let the next switch-in create it afresh",
+				m.CommitLSN, m.Name, l.a.cfg.Slot)}
+		}
 	case *pglogrepl.RelationMessage:
 		if old, ok := l.rels[m.RelationID]; ok && !old.internal {
 			l.sess.forget(m.RelationID)
