@@ -122,18 +122,7 @@ func TestMissingSlotIsANamedFault(t *testing.T) {
 	must(t, p.Init(ctx))
 	must(t, a.Cluster.Exec(ctx, harness.DB, "SELECT pg_drop_replication_slot('pgswitch_node_b')"))
 	must(t, p.StartDaemon(ctx, b))
-	pgtest.Eventually(t, 30*time.Second, "the missing_slot fault", func() (bool, error) {
-		st, err := p.Status(ctx, b)
-		if err != nil {
-			return false, err
-		}
-		for _, f := range st.Faults {
-			if f.Reason == "missing_slot" && strings.Contains(f.Detail, "pgswitch_node_b") {
-				return true, nil
-			}
-		}
-		return false, nil
-	})
+	waitFault(t, ctx, p, b, "missing_slot", "pgswitch_node_b")
 	_, metrics := httpGet(t, b.APIURL()+"/metrics", "")
 	if !strings.Contains(metrics, `pgswitch_fault{node="node-b",reason="missing_slot"} 1`) {
 		t.Errorf("metrics do not show the missing_slot fault")
@@ -155,21 +144,7 @@ func TestApplyFaultsAreNamed(t *testing.T) {
 	a, b := p.Nodes[0], p.Nodes[1]
 	must(t, p.Init(ctx))
 	must(t, p.StartDaemon(ctx, b))
-	waitFault := func(reason, detail string) {
-		t.Helper()
-		pgtest.Eventually(t, 30*time.Second, "the "+reason+" fault", func() (bool, error) {
-			st, err := p.Status(ctx, b)
-			if err != nil {
-				return false, err
-			}
-			for _, f := range st.Faults {
-				if f.Reason == reason && strings.Contains(f.Detail, detail) {
-					return true, nil
-				}
-			}
-			return false, nil
-		})
-	}
+	waitFault := func(reason, detail string) { t.Helper(); waitFault(t, ctx, p, b, reason, detail) }
 
 	// A table created on the primary only: FOR ALL TABLES publishes it.
 	must(t, a.Cluster.Exec(ctx, harness.DB, "CREATE TABLE newer (id int PRIMARY KEY); INSERT INTO newer VALUES (1)"))

@@ -90,3 +90,21 @@ func startBoth(t *testing.T, ctx context.Context, p *harness.Pair) {
 		must(t, p.StartDaemon(ctx, n))
 	}
 }
+
+// waitFault polls n's status until it lists the fault reason with detail
+// in its text.
+func waitFault(t *testing.T, ctx context.Context, p *harness.Pair, n *harness.Node, reason, detail string) {
+	t.Helper()
+	pgtest.Eventually(t, 30*time.Second, "the "+reason+" fault on "+n.Name, func() (bool, error) {
+		st, err := p.Status(ctx, n)
+		if err != nil {
+			return false, err
+		}
+		for _, f := range st.Faults {
+			if f.Reason == reason && strings.Contains(f.Detail, detail) {
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+}

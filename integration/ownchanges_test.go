@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/pgswitch/pgswitch/integration/harness"
-	"github.com/pgswitch/pgswitch/internal/pgtest"
 )
 
 // A transaction that the active's applier wrote under its replication
@@ -39,18 +38,7 @@ func TestOwnChangesComingBackAreRefused(t *testing.T) {
 		_, err := conn.Exec(ctx, q)
 		must(t, err)
 	}
-	pgtest.Eventually(t, 30*time.Second, "the replayed_own_changes fault", func() (bool, error) {
-		st, err := p.Status(ctx, b)
-		if err != nil {
-			return false, err
-		}
-		for _, f := range st.Faults {
-			if f.Reason == "replayed_own_changes" && strings.Contains(f.Detail, "pgswitch_from_node_b") {
-				return true, nil
-			}
-		}
-		return false, nil
-	})
+	waitFault(t, ctx, p, b, "replayed_own_changes", "pgswitch_from_node_b")
 	for q, want := range map[string]string{
 		"SELECT n FROM counters WHERE id = 1":            "0",
 		"SELECT count(*) FROM events WHERE counter = -1": "0",

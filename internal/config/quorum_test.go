@@ -1,7 +1,6 @@
 package config_test
 
 import (
-	"slices"
 	"testing"
 	"time"
 
@@ -15,11 +14,7 @@ func TestValidateQuorum(t *testing.T) {
 		c.Quorum.Endpoints = []string{"http://10.0.0.5:2379", "https://etcd-2:2379"}
 		c.Quorum.Cluster = "pair-1"
 	}
-	cases := []struct {
-		name   string
-		mutate func(c *config.Config)
-		want   []string
-	}{
+	cases := []validateCase{
 		{"no quorum", func(c *config.Config) {}, nil},
 		{"endpoints and cluster", withEtcd, nil},
 		{"endpoints without cluster", func(c *config.Config) { withEtcd(c); c.Quorum.Cluster = "" }, []string{"quorum.cluster"}},
@@ -41,20 +36,7 @@ func TestValidateQuorum(t *testing.T) {
 		{"max_lag_bytes negative", func(c *config.Config) { c.Failover.MaxLagBytes = -1 }, []string{"failover.max_lag_bytes"}},
 		{"max_lag_bytes 0", func(c *config.Config) { c.Failover.MaxLagBytes = 0 }, nil},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			c := loadOK(t, minimal)
-			tc.mutate(c)
-			err := c.Validate()
-			got := keysOf(problems(t, err))
-			if len(got) == 0 {
-				got = nil
-			}
-			if !slices.Equal(got, tc.want) {
-				t.Errorf("problems at %q, want %q\nerror: %v", got, tc.want, err)
-			}
-		})
-	}
+	runValidateCases(t, cases)
 }
 
 // TestQuorumDefaults: the defaults of SPEC §9, and failover.unplanned kept

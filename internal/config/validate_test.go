@@ -14,11 +14,7 @@ import (
 // value that must be accepted).
 func TestValidate(t *testing.T) {
 	long := strings.Repeat("a", 40)
-	cases := []struct {
-		name   string
-		mutate func(c *config.Config)
-		want   []string // keys of the problems, sorted; nil = valid
-	}{
+	cases := []validateCase{
 		{"valid as loaded", func(c *config.Config) {}, nil},
 
 		// node.name and peer.name
@@ -171,6 +167,21 @@ func TestValidate(t *testing.T) {
 		{"log format console", func(c *config.Config) { c.Log.Format = "console" }, nil},
 		{"log format text", func(c *config.Config) { c.Log.Format = "text" }, []string{"log.format"}},
 	}
+	runValidateCases(t, cases)
+}
+
+// validateCase is one mutation of the minimal config and the keys of the
+// problems it must raise, sorted (nil = valid).
+type validateCase struct {
+	name   string
+	mutate func(c *config.Config)
+	want   []string
+}
+
+// runValidateCases checks each case's problems, and that each problem names
+// its key and says what is wrong.
+func runValidateCases(t *testing.T, cases []validateCase) {
+	t.Helper()
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			c := loadOK(t, minimal)
