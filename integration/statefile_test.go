@@ -96,18 +96,20 @@ func TestDaemonRefusesADatabaseItNeverInitialised(t *testing.T) {
 	if !bytes.Contains(rec, []byte(`"local_system_id"`)) || !bytes.Contains(rec, []byte(`"peer_system_id"`)) {
 		t.Fatalf("init did not record the system identifiers:\n%s", rec)
 	}
-	// pgtest copies one initdb template, so every test cluster has the
-	// same system identifier: record another one, as if node-b had been
-	// initialised on a cluster since replaced.
-	var m map[string]any
-	must(t, json.Unmarshal(rec, &m))
-	m["local_system_id"] = "7000000000000000001"
-	rec, err = json.MarshalIndent(m, "", "  ")
-	must(t, err)
-	must(t, os.WriteFile(filepath.Join(b.StateDir, "state.json"), rec, 0o600))
-	fresh, err := pgtest.New(ctx, pgtest.Options{Name: "fresh", Parent: p.Dir})
+	// A cluster of its own initdb (the other test clusters are copies of
+	// one template and share a system identifier), as if node-b's had
+	// been replaced.
+	fresh, err := pgtest.New(ctx, pgtest.Options{Name: "fresh", Parent: p.Dir, OwnSystemID: true})
 	must(t, err)
 	t.Cleanup(func() { _ = fresh.Destroy() })
+	var m map[string]any
+	must(t, json.Unmarshal(rec, &m))
+	recorded, _ := m["local_system_id"].(string)
+	freshID, err := fresh.QueryString(ctx, "postgres", "SELECT system_identifier::text FROM pg_catalog.pg_control_system()")
+	must(t, err)
+	if freshID == recorded {
+		t.Fatalf("the fresh cluster has the recorded system identifier %s", recorded)
+	}
 	must(t, fresh.CreateDatabase(ctx, harness.DB))
 	freshDSN := fmt.Sprintf("host=%s port=%d user=postgres dbname=%s", fresh.SocketDir, fresh.Port, harness.DB)
 	env := []string{"PGSWITCH_POSTGRES_DSN=" + freshDSN}
@@ -141,5 +143,41 @@ func TestDaemonRefusesADatabaseItNeverInitialised(t *testing.T) {
 	runCLI(t, p, cliCase{name: "init standby on the fresh cluster", node: 1, args: []string{"init", "--role", "standby"},
 		env: env, wantCode: 1, wantOut: []string{"system identifier", fresh.SocketDir}})
 	runCLI(t, p, cliCase{name: "check on the fresh cluster", node: 1, args: []string{"check"},
-		env: env, wantCode: 1, wantOut: []string{"has system identifier", "initialised on 7000000000000000001", fresh.SocketDir}})
+		env: env, wantCode: 1, wantOut: []string{"has system identifier " + freshID, "initialised on " + recorded, fresh.SocketDir}})
+}
+
+// The peer's database replaced by another cluster on the same address and
+// port (a new initdb where the active was): the standby's applier checks the
+// system identifier on its reconnection and stops with the fault
+// wrong_database naming the peer, before it reads or takes anything there;
+// check refuses the peer too.
+func TestStandbyRefusesAReplacedPeerDatabase(t *testing.T) {
+	p := newPair(t, harness.Options{Schema: counterSchema, Seed: counterSeed})
+	ctx := ctxFor(t, 3*time.Minute)
+	a, b := p.Nodes[0], p.Nodes[1]
+	startBoth(t, ctx, p)
+	must(t, p.WaitStreaming(ctx, b, false))
+
+	must(t, a.Daemon.Kill9())
+	port := a.Cluster.Port
+	must(t, a.Cluster.Stop(ctx, "fast"))
+	fresh, err := pgtest.New(ctx, pgtest.Options{Name: "fresh-a", Parent: p.Dir, Port: port, OwnSystemID: true})
+	must(t, err)
+	t.Cleanup(func() { _ = fresh.Destroy() })
+	must(t, fresh.CreateDatabase(ctx, harness.DB))
+	must(t, fresh.Exec(ctx, harness.DB, counterSchema+counterSeed))
+
+	waitFault(t, ctx, p, b, "wrong_database", "the peer database at 127.0.0.1")
+	slots, err := fresh.QueryString(ctx, harness.DB, "SELECT count(*)::text FROM pg_catalog.pg_replication_slots")
+	must(t, err)
+	if slots != "0" {
+		t.Errorf("node-b took %s slot(s) on the replaced peer database", slots)
+	}
+	st, err := p.Status(ctx, b)
+	must(t, err)
+	if st.State == "ACTIVE" {
+		t.Errorf("node-b became ACTIVE after its peer's database was replaced")
+	}
+	runCLI(t, p, cliCase{name: "check with the replaced peer", node: 1, args: []string{"check"},
+		wantCode: 1, wantOut: []string{"peer database", "has system identifier"}})
 }

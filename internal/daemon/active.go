@@ -144,6 +144,15 @@ func (d *Daemon) schemaDrift(ctx context.Context) ([]string, error) {
 		return nil, fmt.Errorf("comparing schemas: %s's database: %w", d.conf().Peer.Name, err)
 	}
 	defer peer.Close(context.Background())
+	d.mu.Lock()
+	localID, peerID := d.rec.LocalSystemID, d.rec.PeerSystemID
+	d.mu.Unlock()
+	if _, err := pgutil.VerifySystemID(ctx, local, d.conf().Postgres.DSN, "local", localID); err != nil {
+		return nil, err
+	}
+	if _, err := pgutil.VerifySystemID(ctx, peer, d.conf().Postgres.PeerDSN, "peer", peerID); err != nil {
+		return nil, err
+	}
 	tables, err := schema.Replicated(ctx, local, d.conf().Replication.Publication, d.conf().Replication.Tables)
 	if err != nil {
 		return nil, err

@@ -47,6 +47,11 @@ type Daemon struct {
 	autoRunning atomic.Bool
 	sync        syncState // reconcile goroutine only
 
+	// slotMu orders every drop of the peer's slot on this database (the
+	// standby's housekeeping, the sweep) with the switch-in that creates it
+	// as the reverse slot: a drop re-checks the state under it.
+	slotMu sync.Mutex
+
 	vipHeld  atomic.Bool
 	swlog    atomic.Pointer[zerolog.Logger]
 	dbKick   chan struct{}
@@ -182,6 +187,10 @@ func (d *Daemon) reconcile(ctx context.Context) error {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	lastQuery := time.Time{}
+	// peerSlotGone: a standby has made sure that the slot the peer streamed
+	// from while this node was active is gone (following drops it, but a
+	// kill -9 may come first; every start checks again).
+	peerSlotGone := false
 	for {
 		d.mu.Lock()
 		st := d.rec.State
@@ -205,6 +214,12 @@ func (d *Daemon) reconcile(ctx context.Context) error {
 		case !follows && running && st != handshake.SwitchingIn:
 			d.stopApplier()
 		}
+		switch {
+		case st != handshake.Standby && st != handshake.Fault:
+			peerSlotGone = false
+		case !peerSlotGone && !wrongDB && !unchecked:
+			peerSlotGone = d.dropPeerSlot(ctx)
+		}
 		d.supervise(ctx)
 		d.reconcileResources(ctx)
 		d.reconcileSync(ctx)
@@ -224,15 +239,42 @@ func (d *Daemon) reconcile(ctx context.Context) error {
 	}
 }
 
+// dropPeerSlot drops the slot the peer followed this node from when it was
+// active, if it is still there; it reports whether the slot is gone. A
+// standby must not keep it: it retains WAL, and a later switch-in must
+// never take it for its reverse slot.
+func (d *Daemon) dropPeerSlot(ctx context.Context) bool {
+	d.slotMu.Lock()
+	defer d.slotMu.Unlock()
+	if st := d.state(); st != handshake.Standby && st != handshake.Fault {
+		return false
+	}
+	slot := d.conf().PeerSlotName()
+	qctx, cancel := context.WithTimeout(ctx, d.conf().Switchover.StepTimeout)
+	defer cancel()
+	info, found, err := d.localDB().LookupSlot(qctx, slot)
+	if err == nil && found {
+		d.logger().Warn().Str("slot", slot).Str("confirmed_lsn", info.ConfirmedFlush.String()).
+			Msg("a standby still has the slot of its time as active: dropping it")
+		err = d.localDB().DropSlot(qctx, slot)
+	}
+	if err != nil {
+		d.logger().Warn().Err(err).Str("slot", slot).Msg("dropping the old slot; will retry")
+		return false
+	}
+	return true
+}
+
 func (d *Daemon) startApplier(ctx context.Context) {
 	a := replication.New(replication.Config{
-		LocalDSN:    d.conf().Postgres.DSN,
-		PeerDSN:     d.conf().Postgres.PeerDSN,
-		Slot:        d.conf().SlotName(),
-		Publication: d.conf().Replication.Publication,
-		Origin:      d.conf().OriginName(),
-		AppName:     d.conf().ApplicationName(),
-		Synchronous: d.conf().Replication.Synchronous,
+		LocalDSN:     d.conf().Postgres.DSN,
+		PeerDSN:      d.conf().Postgres.PeerDSN,
+		Slot:         d.conf().SlotName(),
+		Publication:  d.conf().Replication.Publication,
+		Origin:       d.conf().OriginName(),
+		AppName:      d.conf().ApplicationName(),
+		Synchronous:  d.conf().Replication.Synchronous,
+		VerifySystem: d.verifySystem,
 	}, d.log)
 	actx, cancel := context.WithCancel(ctx)
 	run := &appRun{a: a, cancel: cancel, done: make(chan struct{})}

@@ -59,6 +59,20 @@ func (d *Daemon) stepLocked(ev handshake.Event) ([]handshake.Action, handshake.S
 	return acts, entered, nil
 }
 
+// saveRecord persists a change of the record that is not a handshake
+// transition (the state stays as it is).
+func (d *Daemon) saveRecord(change func(r *state.Record)) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	rec := d.rec
+	change(&rec)
+	if err := d.store.Save(rec, rec.State); err != nil {
+		return fmt.Errorf("persisting the record: %w", err)
+	}
+	d.rec = rec
+	return nil
+}
+
 // switchLog keeps the record of the current (or last) switchover.
 type switchLog struct {
 	mu    sync.Mutex

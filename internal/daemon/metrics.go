@@ -24,7 +24,8 @@ var allStates = []handshake.State{handshake.Active, handshake.RequestingSwitch, 
 var allApplierFaults = []replication.FaultReason{replication.FaultPrimaryUnreachable, replication.FaultStandbyUnreachable,
 	replication.FaultMissingSlot, replication.FaultSlotInUse, replication.FaultMissingOrigin, replication.FaultMissingSchema,
 	replication.FaultMissingTable, replication.FaultSchemaDrift, replication.FaultTypeMismatch, replication.FaultNoIdentity,
-	replication.FaultDivergence, replication.FaultDiskFull, replication.FaultApply, replication.FaultStream, replication.FaultOwnChanges}
+	replication.FaultDivergence, replication.FaultDiskFull, replication.FaultApply, replication.FaultStream, replication.FaultOwnChanges,
+	replication.FaultWrongDatabase}
 
 func newCollector(d *Daemon) *collector {
 	node := prometheus.Labels{"node": d.conf().Node.Name}

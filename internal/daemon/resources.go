@@ -16,12 +16,46 @@ import (
 	"github.com/pgswitch/pgswitch/internal/state"
 )
 
+// localDB and peerDB are the two databases, each session verified against
+// the system identifier recorded at init.
 func (d *Daemon) localDB() *dbrole.DB {
-	return &dbrole.DB{DSN: d.conf().Postgres.DSN, AppName: d.conf().ApplicationName(), Log: d.log}
+	d.mu.Lock()
+	id := d.rec.LocalSystemID
+	d.mu.Unlock()
+	return &dbrole.DB{DSN: d.conf().Postgres.DSN, AppName: d.conf().ApplicationName(), Log: d.log, SystemID: id, Which: "local"}
 }
 
 func (d *Daemon) peerDB() *dbrole.DB {
-	return &dbrole.DB{DSN: d.conf().Postgres.PeerDSN, AppName: d.conf().ApplicationName(), Log: d.log}
+	d.mu.Lock()
+	id := d.rec.PeerSystemID
+	d.mu.Unlock()
+	return &dbrole.DB{DSN: d.conf().Postgres.PeerDSN, AppName: d.conf().ApplicationName(), Log: d.log, SystemID: id, Which: "peer"}
+}
+
+// verifySystem judges a system identifier that an applier session found
+// against the record; one not recorded yet (a record from before they were
+// kept, or the peer of a node initialised as the primary) is recorded now.
+func (d *Daemon) verifySystem(which, id string) error {
+	d.mu.Lock()
+	rec := d.rec
+	d.mu.Unlock()
+	expected, dsn := rec.LocalSystemID, d.conf().Postgres.DSN
+	if which == "peer" {
+		expected, dsn = rec.PeerSystemID, d.conf().Postgres.PeerDSN
+	}
+	switch {
+	case expected == "":
+		return d.saveRecord(func(r *state.Record) {
+			if which == "peer" {
+				r.PeerSystemID = id
+			} else {
+				r.LocalSystemID = id
+			}
+		})
+	case id != expected:
+		return &pgutil.WrongDatabaseError{Which: which, Host: pgutil.Describe(dsn), Expected: expected, Found: id}
+	}
+	return nil
 }
 
 // peer is the client of the peer's API: one for the daemon's life, so that

@@ -69,8 +69,13 @@ func (d *Daemon) sweepSlots(ctx context.Context, st handshake.State) (string, er
 			continue
 		}
 		if strings.HasPrefix(s.name, "pgswitch_") {
+			if !d.sweepAllowed(st) {
+				return "", nil
+			}
 			d.logger().Warn().Str("slot", s.name).Int64("retained_bytes", s.retained).Msg("dropping a pgswitch slot that no node uses")
-			if _, err := conn.Exec(ctx, "SELECT pg_catalog.pg_drop_replication_slot($1)", s.name); err != nil {
+			_, err := conn.Exec(ctx, "SELECT pg_catalog.pg_drop_replication_slot($1)", s.name)
+			d.slotMu.Unlock()
+			if err != nil {
 				return "", fmt.Errorf("dropping slot %s: %w", s.name, err)
 			}
 			continue
@@ -81,4 +86,16 @@ func (d *Daemon) sweepSlots(ctx context.Context, st handshake.State) (string, er
 		return "", nil
 	}
 	return "slots no node uses: " + strings.Join(stray, ", "), nil
+}
+
+// sweepAllowed takes slotMu (released by the caller after the drop) and
+// reports whether the state is still the one the sweep looked in: a
+// switch-in may have begun meanwhile and created the reverse slot.
+func (d *Daemon) sweepAllowed(st handshake.State) bool {
+	d.slotMu.Lock()
+	if d.state() != st {
+		d.slotMu.Unlock()
+		return false
+	}
+	return true
 }

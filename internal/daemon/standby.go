@@ -9,6 +9,7 @@ import (
 	"github.com/pgswitch/pgswitch/internal/api"
 	"github.com/pgswitch/pgswitch/internal/handshake"
 	"github.com/pgswitch/pgswitch/internal/replication"
+	"github.com/pgswitch/pgswitch/internal/state"
 )
 
 // errWrongPeer: a message from a node that is not the configured peer.
@@ -190,7 +191,7 @@ func (d *Daemon) switchIn(ctx context.Context) (replication.LSN, error) {
 			return err
 		}
 		var err error
-		lsn, err = d.localDB().CreateReverseSlot(c, d.conf().PeerSlotName())
+		lsn, err = d.reverseSlot(c)
 		return err
 	}); err != nil {
 		return 0, fmt.Errorf("creating the reverse slot: %w", err)
@@ -217,6 +218,40 @@ func (d *Daemon) switchIn(ctx context.Context) (replication.LSN, error) {
 		return 0, fmt.Errorf("starting the service: %w", err)
 	}
 	return lsn, nil
+}
+
+// reverseSlot creates (or, for a retried switch-in, finds) the slot the old
+// active will follow from. A slot of that name is reused only when the
+// record says it was made for this switch-in; any other is a leftover of an
+// earlier epoch (an old active killed before it dropped it): its confirmed
+// position lies in the past, and streaming from it would send this node's
+// own transactions back. It is dropped, the switch-in recorded, and only
+// then a slot created — so a crash at any point leaves either no slot or
+// one the record vouches for.
+func (d *Daemon) reverseSlot(ctx context.Context) (replication.LSN, error) {
+	d.slotMu.Lock()
+	defer d.slotMu.Unlock()
+	slot := d.conf().PeerSlotName()
+	d.mu.Lock()
+	rec := d.rec
+	d.mu.Unlock()
+	if rec.ReverseSlotFor != rec.SwitchID || rec.SwitchID == "" {
+		info, found, err := d.localDB().LookupSlot(ctx, slot)
+		if err != nil {
+			return 0, fmt.Errorf("looking up slot %s: %w", slot, err)
+		}
+		if found {
+			d.logger().Warn().Str("slot", slot).Str("confirmed_lsn", info.ConfirmedFlush.String()).
+				Str("made_for", rec.ReverseSlotFor).Msg("dropping a slot left over from an earlier switchover before creating the reverse slot")
+			if err := d.localDB().DropSlot(ctx, slot); err != nil {
+				return 0, fmt.Errorf("dropping the stale slot %s: %w", slot, err)
+			}
+		}
+		if err := d.saveRecord(func(r *state.Record) { r.ReverseSlotFor = rec.SwitchID }); err != nil {
+			return 0, err
+		}
+	}
+	return d.localDB().CreateReverseSlot(ctx, slot)
 }
 
 // onResolve answers what became of a switchover; a standby that has not

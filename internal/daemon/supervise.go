@@ -24,8 +24,15 @@ func (d *Daemon) supervise(ctx context.Context) {
 	d.mu.Unlock()
 
 	d.note(FaultDatabaseUnreachable, "local database: "+db.err, !db.reachable || !db.fresh(), grace)
-	// Never a passing hiccup: confirmed at once.
-	d.note(FaultWrongDatabase, db.wrongDB, db.wrongDB != "", 0)
+	// Never a passing hiccup: confirmed at once. The monitor checks the
+	// local database, the applier both ends of each of its sessions.
+	wrong := db.wrongDB
+	if run := d.currentApplier(); run != nil && wrong == "" {
+		if f := run.a.Status().Fault; f != nil && f.Reason == replication.FaultWrongDatabase {
+			wrong = f.Detail
+		}
+	}
+	d.note(FaultWrongDatabase, wrong, wrong != "", 0)
 	d.note(FaultCannotCommit, "the database answers but cannot commit: "+db.commitErr,
 		st == handshake.Active && db.reachable && db.commitErr != "", grace)
 	d.checkDisk(cfg.Supervision.DiskPath, db.dataDir, cfg.Supervision.DiskMinFreePercent, grace)
@@ -92,6 +99,8 @@ func (d *Daemon) checkApplier(grace time.Duration) {
 	if run := d.currentApplier(); run != nil {
 		s := run.a.Status()
 		switch {
+		case s.Fault != nil && s.Fault.Reason == replication.FaultWrongDatabase:
+			// Noted with the monitor's own check (supervise).
 		case s.Fault != nil:
 			r := string(s.Fault.Reason)
 			now[r] = true
@@ -102,7 +111,7 @@ func (d *Daemon) checkApplier(grace time.Duration) {
 		}
 	}
 	for r := range applierReasons {
-		if !now[r] {
+		if !now[r] && r != FaultWrongDatabase {
 			d.note(r, "", false, grace)
 		}
 	}

@@ -19,13 +19,26 @@ type DB struct {
 	DSN     string
 	AppName string // application_name prefix of pgswitch's sessions
 	Log     zerolog.Logger
+	// SystemID, when set, is the system identifier recorded for this
+	// database at init: every session verifies it before anything is
+	// done (Which, "local" or "peer", names the database in the error).
+	SystemID string
+	Which    string
 }
 
 func (d *DB) connect(ctx context.Context) (*pgx.Conn, error) {
 	// synchronous_commit = local: pgswitch's own catalog changes (the fence,
 	// the marker) must not wait for a synchronous standby that may be gone.
-	return pgutil.Connect(ctx, d.DSN, pgutil.Options{AppName: d.AppName + "_admin", Writable: true,
+	conn, err := pgutil.Connect(ctx, d.DSN, pgutil.Options{AppName: d.AppName + "_admin", Writable: true,
 		Params: map[string]string{"synchronous_commit": "local"}})
+	if err != nil || d.SystemID == "" {
+		return conn, err
+	}
+	if _, err := pgutil.VerifySystemID(ctx, conn, d.DSN, d.Which, d.SystemID); err != nil {
+		conn.Close(context.Background())
+		return nil, err
+	}
+	return conn, nil
 }
 
 // with runs f on a fresh administrative session.

@@ -78,17 +78,13 @@ func escapeLiteral(s string) string {
 
 // CreateReverseSlot creates the slot the old active will stream from, at
 // this exact point, and returns its consistent point. It must run after the
-// applier stopped and before any client can write. If the slot exists (a
-// retried switch-in), its confirmed position is returned: it was created
-// before the database became writable, so nothing is skipped.
+// applier stopped and before any client can write. A slot of that name that
+// exists already is returned as it is (its confirmed position): the caller
+// must have made sure it belongs to this switch-in (created by an earlier
+// try of it, before the database became writable, so nothing is skipped) by
+// dropping any other first — see the daemon's reverse slot step.
 func (d *DB) CreateReverseSlot(ctx context.Context, slot string) (replication.LSN, error) {
-	var existing replication.SlotInfo
-	var found bool
-	err := d.with(ctx, func(conn *pgx.Conn) error {
-		var err error
-		existing, found, err = replication.LookupSlot(ctx, conn, slot)
-		return err
-	})
+	existing, found, err := d.LookupSlot(ctx, slot)
 	if err != nil {
 		return 0, err
 	}
@@ -102,6 +98,16 @@ func (d *DB) CreateReverseSlot(ctx context.Context, slot string) (replication.LS
 	defer conn.Close(context.Background())
 	lsn, _, err := replication.CreateSlotNow(ctx, conn, slot, false)
 	return lsn, err
+}
+
+// LookupSlot reads a slot of this database; found is false when there is none.
+func (d *DB) LookupSlot(ctx context.Context, slot string) (info replication.SlotInfo, found bool, err error) {
+	err = d.with(ctx, func(conn *pgx.Conn) error {
+		var err error
+		info, found, err = replication.LookupSlot(ctx, conn, slot)
+		return err
+	})
+	return info, found, err
 }
 
 // DropSlot drops a slot on this database (ending its walsender first).

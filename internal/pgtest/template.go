@@ -50,26 +50,32 @@ func template(ctx context.Context, bin string) (string, error) {
 		return "", fmt.Errorf("creating template directory: %w", err)
 	}
 	data := filepath.Join(dir, "data")
+	if err := initdb(ctx, bin, data); err != nil {
+		os.RemoveAll(dir)
+		return "", fmt.Errorf("the template cluster: %w", err)
+	}
+	templateDir = dir
+	return data, nil
+}
+
+// initdb makes a new database cluster in data, with the test pg_hba.conf.
+func initdb(ctx context.Context, bin, data string) error {
 	args := []string{filepath.Join(bin, "initdb"), "-D", data, "-U", "postgres", "-A", "trust",
 		"-E", "UTF8", "--no-sync", "--no-instructions"}
 	if _, err := runPG(ctx, "", append(args, "--locale=C.UTF-8")...); err != nil {
 		// Systems without a C.UTF-8 locale: fall back to plain C.
 		os.RemoveAll(data)
 		if _, err2 := runPG(ctx, "", append(args, "--no-locale")...); err2 != nil {
-			os.RemoveAll(dir)
-			return "", fmt.Errorf("initdb of the template cluster: %w", err)
+			return fmt.Errorf("initdb: %w", err)
 		}
 	}
 	if err := os.WriteFile(filepath.Join(data, "pg_hba.conf"), []byte(pgHBA), 0o600); err != nil {
-		os.RemoveAll(dir)
-		return "", fmt.Errorf("writing template pg_hba.conf: %w", err)
+		return fmt.Errorf("writing pg_hba.conf: %w", err)
 	}
 	if err := chownPG(filepath.Join(data, "pg_hba.conf")); err != nil {
-		os.RemoveAll(dir)
-		return "", fmt.Errorf("writing template pg_hba.conf: %w", err)
+		return fmt.Errorf("writing pg_hba.conf: %w", err)
 	}
-	templateDir = dir
-	return data, nil
+	return nil
 }
 
 // Cleanup removes what this process keeps for its whole life: the initdb

@@ -19,6 +19,12 @@ type Config struct {
 	Origin      string // replication origin on the standby
 	AppName     string // application_name of the walsender connection
 	Synchronous bool   // commit each applied transaction durably at once
+	// VerifySystem, when set, is given the system identifier of the local
+	// ("local") and of the peer's ("peer") database cluster on every
+	// session (each reconnection), before anything is taken there (the
+	// origin, the slot): an error refuses the session as the fault
+	// wrong_database.
+	VerifySystem func(which, id string) error
 
 	// Optional tuning; zero means the default.
 	MaxBatchBytes    int           // queued in the pipeline before a round trip (default 128 KiB)

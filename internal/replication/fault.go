@@ -34,6 +34,10 @@ const (
 	// that came from this node: the slot stands before the switch-in that
 	// made the active, and applying would replay this node's own past.
 	FaultOwnChanges FaultReason = "replayed_own_changes"
+	// FaultWrongDatabase: a connection reached a database cluster other
+	// than the one the node was initialised on (a new initdb on the same
+	// port, a DSN pointing elsewhere): nothing is taken there.
+	FaultWrongDatabase FaultReason = "wrong_database"
 )
 
 // Fault is a named reason plus what exactly went wrong.

@@ -53,7 +53,7 @@ func (a *Applier) runSession(ctx context.Context) error {
 	sessCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
 
-	sess, start, err := openSession(sessCtx, a.cfg.LocalDSN, a.cfg.AppName, a.cfg.Origin, a.cfg.Synchronous)
+	sess, start, err := openSession(sessCtx, a.cfg.LocalDSN, a.cfg.AppName, a.cfg.Origin, a.cfg.Synchronous, a.verifySystem)
 	if err != nil {
 		if _, ok := AsFault(err); ok {
 			return err
@@ -67,6 +67,15 @@ func (a *Applier) runSession(ctx context.Context) error {
 		return wrapPrimary(err, "cannot open a replication connection to the active node")
 	}
 	defer rconn.Close(context.Background())
+	if a.cfg.VerifySystem != nil {
+		ident, err := pglogrepl.IdentifySystem(sessCtx, rconn)
+		if err != nil {
+			return wrapPrimary(err, "cannot identify the active node's database")
+		}
+		if err := a.verifySystem("peer", ident.SystemID); err != nil {
+			return err
+		}
+	}
 	if err := checkSlot(sessCtx, rconn, a.cfg.Slot); err != nil {
 		return err
 	}
@@ -109,6 +118,17 @@ func (a *Applier) runSession(ctx context.Context) error {
 		return nil
 	}
 	return err
+}
+
+// verifySystem lets the configuration judge a system identifier.
+func (a *Applier) verifySystem(which, id string) error {
+	if a.cfg.VerifySystem == nil {
+		return nil
+	}
+	if err := a.cfg.VerifySystem(which, id); err != nil {
+		return &Fault{Reason: FaultWrongDatabase, Detail: err.Error(), Err: err}
+	}
+	return nil
 }
 
 // endStaleWalsender ends the walsender that holds this node's slot when it

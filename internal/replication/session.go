@@ -69,7 +69,7 @@ const (
 
 // openSession connects, binds the origin and returns the session together
 // with the origin's durable position.
-func openSession(ctx context.Context, dsn, appName, origin string, synchronous bool) (*applySession, pglogrepl.LSN, error) {
+func openSession(ctx context.Context, dsn, appName, origin string, synchronous bool, verify func(which, id string) error) (*applySession, pglogrepl.LSN, error) {
 	commit := "off"
 	if synchronous {
 		commit = "on"
@@ -93,7 +93,7 @@ func openSession(ctx context.Context, dsn, appName, origin string, synchronous b
 		return nil, 0, err
 	}
 	s := &applySession{conn: conn, stmts: make(map[stmtKey]string)}
-	start, err := s.setup(ctx, origin)
+	start, err := s.setup(ctx, origin, verify)
 	if err != nil {
 		conn.Close(context.Background())
 		return nil, 0, err
@@ -101,7 +101,15 @@ func openSession(ctx context.Context, dsn, appName, origin string, synchronous b
 	return s, start, nil
 }
 
-func (s *applySession) setup(ctx context.Context, origin string) (pglogrepl.LSN, error) {
+func (s *applySession) setup(ctx context.Context, origin string, verify func(which, id string) error) (pglogrepl.LSN, error) {
+	// First of all: is this the database the node was initialised on?
+	id, err := s.queryText(ctx, "SELECT system_identifier::text FROM pg_catalog.pg_control_system()")
+	if err != nil {
+		return 0, fmt.Errorf("reading the system identifier: %w", err)
+	}
+	if err := verify("local", id); err != nil {
+		return 0, err
+	}
 	exists, err := s.queryText(ctx, sql.Query("origin_exists"), origin)
 	if err != nil {
 		return 0, fmt.Errorf("looking up replication origin %s: %w", origin, err)

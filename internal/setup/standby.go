@@ -34,7 +34,9 @@ func InitStandby(ctx context.Context, o Options) error {
 		return err
 	case rec.State == handshake.Initializing:
 		resume = true
-	case rec.State == handshake.Standby:
+	case rec.State == handshake.Standby, rec.State == handshake.Fault:
+		// An initialised standby (FAULT is one with a fault): init only
+		// verifies it.
 	default:
 		return refuse("%s is recorded as %s: init --role standby would throw its data away", cfg.Node.Name, rec.State)
 	}
@@ -64,7 +66,7 @@ func InitStandby(ctx context.Context, o Options) error {
 		return err
 	}
 
-	if rec.State == handshake.Standby {
+	if rec.State == handshake.Standby || rec.State == handshake.Fault {
 		return verifyStandby(ctx, o, local)
 	}
 

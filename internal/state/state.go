@@ -25,6 +25,13 @@ type Record struct {
 	// ReverseLSN is the consistent point of the slot the new active created
 	// for the old one.
 	ReverseLSN string `json:"reverse_lsn,omitempty"`
+	// ReverseSlotFor is the switchover for which this node (switching in)
+	// created the reverse slot: a slot of that name found while switching
+	// in is reused only when it was made for this very switch-in; any other
+	// is left over from an earlier epoch and would replay an old range.
+	// Recorded after any older slot was dropped and before the new one is
+	// created.
+	ReverseSlotFor string `json:"reverse_slot_for,omitempty"`
 	// Refused lists switch IDs this node refused or aborted: a late message
 	// of such a switch must change nothing.
 	Refused []string `json:"refused,omitempty"`
