@@ -2,6 +2,7 @@ package integration
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -139,4 +140,26 @@ func TestTypesApplyLikeNative(t *testing.T) {
 			t.Errorf("%s is empty on the standby after the last batch", tb)
 		}
 	}
+}
+
+// check spells out user-defined types: a composite, an enum or a domain of
+// the same name but another definition on the standby is schema drift,
+// named with both definitions (the names alone are equal).
+func TestCheckFindsUserTypeDrift(t *testing.T) {
+	p := newPair(t, harness.Options{})
+	ctx := ctxFor(t, 2*time.Minute)
+	a, b := p.Nodes[0], p.Nodes[1]
+	must(t, a.Cluster.Exec(ctx, harness.DB, typesSchema))
+	must(t, b.Cluster.Exec(ctx, harness.DB, strings.NewReplacer(
+		"n int);", "n bigint);",
+		"'blue')", "'blue', 'violet')",
+		"length(VALUE) < 40", "length(VALUE) < 80",
+	).Replace(typesSchema)))
+	runCLI(t, p, cliCase{name: "check with drifted user types", node: 0, args: []string{"check"}, wantCode: 1, wantOut: []string{
+		"public.t_composite: column k's type pt is pt composite (x double precision, label text, n integer) on node-a but pt composite (x double precision, label text, n bigint) on node-b",
+		"public.t_enum: column k's type color is color enum ('red', 'green', 'blue') on node-a but color enum ('red', 'green', 'blue', 'violet') on node-b",
+		"public.t_domain: column s's type short_text is short_text domain over text CHECK ((length(VALUE) < 40)) on node-a but short_text domain over text CHECK ((length(VALUE) < 80)) on node-b",
+		// nested: the drift inside pt shows in nested and its arrays too.
+		"public.t_nested: column n's type nested is",
+	}})
 }

@@ -15,6 +15,7 @@ import (
 type col struct {
 	name string
 	key  bool
+	typ  uint32 // type OID on the source; 0: text
 }
 
 // relMsg builds a Relation message by hand, as pgoutput sends it.
@@ -22,6 +23,9 @@ func relMsg(id uint32, ns, name string, identity byte, cols ...col) *pglogrepl.R
 	m := &pglogrepl.RelationMessage{RelationID: id, Namespace: ns, RelationName: name, ReplicaIdentity: identity, ColumnNum: uint16(len(cols))}
 	for _, c := range cols {
 		rc := &pglogrepl.RelationMessageColumn{Name: c.name, DataType: 25, TypeModifier: -1}
+		if c.typ != 0 {
+			rc.DataType = c.typ
+		}
 		if c.key {
 			rc.Flags = 1
 		}
@@ -32,7 +36,7 @@ func relMsg(id uint32, ns, name string, identity byte, cols ...col) *pglogrepl.R
 
 // tableT is public.t (id key, name, note) with the given identity.
 func tableT(identity byte) *relation {
-	return newRelation(relMsg(42, "public", "t", identity, col{"id", true}, col{"name", false}, col{"note", false}), 1)
+	return newRelation(relMsg(42, "public", "t", identity, col{name: "id", key: true}, col{name: "name", key: false}, col{name: "note", key: false}), 1)
 }
 
 // unchangedToast marks an unchanged TOAST value ('u') in tup.
@@ -138,12 +142,19 @@ func bits(s string) string {
 }
 
 func TestStatements(t *testing.T) {
-	fullT := newRelation(relMsg(43, "public", "f", identityFull, col{"id", true}, col{"name", true}, col{"note", true}), 1)
-	fullNoFlags := newRelation(relMsg(44, "public", "f", identityFull, col{"id", false}, col{"name", false}, col{"note", false}), 1)
-	composite := newRelation(relMsg(45, "app", "orders", identityDefault, col{"tenant", true}, col{"body", false}, col{"id", true}), 1)
-	byIndex := newRelation(relMsg(46, "public", "u", identityIndex, col{"id", false}, col{"email", true}), 1)
+	fullT := newRelation(relMsg(43, "public", "f", identityFull, col{name: "id", key: true}, col{name: "name", key: true}, col{name: "note", key: true}), 1)
+	fullNoFlags := newRelation(relMsg(44, "public", "f", identityFull, col{name: "id", key: false}, col{name: "name", key: false}, col{name: "note", key: false}), 1)
+	composite := newRelation(relMsg(45, "app", "orders", identityDefault, col{name: "tenant", key: true}, col{name: "body", key: false}, col{name: "id", key: true}), 1)
+	byIndex := newRelation(relMsg(46, "public", "u", identityIndex, col{name: "id", key: false}, col{name: "email", key: true}), 1)
 	odd := newRelation(relMsg(47, "My Schema", `Order"s`, identityDefault,
-		col{"Id", true}, col{"first name", false}, col{`quo"te`, false}, col{"select", false}), 1)
+		col{name: "Id", key: true}, col{name: "first name", key: false}, col{name: `quo"te`, key: false}, col{name: "select", key: false}), 1)
+
+	// A key of a user-defined type (OID 16384 and above on the source: a
+	// composite, enum, domain, range or an array of one) beside a built-in
+	// one (int4, and int4[] below 16384).
+	userKey := newRelation(relMsg(48, "public", "uk", identityDefault,
+		col{name: "k", key: true, typ: 16390}, col{name: "n", key: true, typ: 23}, col{name: "tags", key: true, typ: 1007}, col{name: "v", key: false, typ: 16400}), 1)
+	userFull := newRelation(relMsg(49, "public", "uf", identityFull, col{name: "k", key: true, typ: 16390}, col{name: "v", key: true, typ: 23}), 1)
 
 	const fullWhere = `ctid = (SELECT ctid FROM "public"."f" WHERE "id"::text IS NOT DISTINCT FROM %s::text AND "name"::text IS NOT DISTINCT FROM %s::text AND "note"::text IS NOT DISTINCT FROM %s::text LIMIT 1)`
 
@@ -215,6 +226,28 @@ func TestStatements(t *testing.T) {
 			params: params("t2", "{}", "10", "t1", "9"),
 			set:    "111", where: "101",
 			rendered: `UPDATE "app"."orders" SET "tenant" = 't2', "body" = '{}', "id" = '10' WHERE "tenant" = 't1' AND "id" = '9'`,
+		},
+		{
+			name: "update by a user-type key compares through the session's polymorphic equality", rel: userKey, kind: kindUpdate,
+			old:    tup("(1,a)", "2", "{3}", nil),
+			new:    tup("(1,b)", "2", "{3}", "x"),
+			sql:    `UPDATE "public"."uk" SET "k" = $1, "n" = $2, "tags" = $3, "v" = $4 WHERE pg_temp.pgswitch_eq("k", $5) AND "n" = $6 AND "tags" = $7`,
+			params: params("(1,b)", "2", "{3}", "x", "(1,a)", "2", "{3}"),
+			set:    "1111", where: "1110",
+		},
+		{
+			name: "delete by a user-type key", rel: userKey, kind: kindDelete,
+			old:    tup("(1,a)", "2", "{3}", nil),
+			sql:    `DELETE FROM "public"."uk" WHERE pg_temp.pgswitch_eq("k", $1) AND "n" = $2 AND "tags" = $3`,
+			params: params("(1,a)", "2", "{3}"),
+			set:    "0000", where: "1110",
+		},
+		{
+			name: "FULL identity compares a user type as text like any other", rel: userFull, kind: kindDelete,
+			old:    tup("(1,a)", "5"),
+			sql:    `DELETE FROM "public"."uf" WHERE ctid = (SELECT ctid FROM "public"."uf" WHERE "k"::text IS NOT DISTINCT FROM $1::text AND "v"::text IS NOT DISTINCT FROM $2::text LIMIT 1)`,
+			params: params("(1,a)", "5"),
+			set:    "00", where: "11",
 		},
 		{
 			name: "update by replica identity index", rel: byIndex, kind: kindUpdate,
@@ -336,9 +369,9 @@ func TestStatements(t *testing.T) {
 }
 
 func TestShapeErrors(t *testing.T) {
-	noIdentity := newRelation(relMsg(50, "public", "log", identityNothing, col{"at", false}, col{"msg", false}), 1)
-	noKey := newRelation(relMsg(51, "public", "heap", identityDefault, col{"a", false}, col{"b", false}), 1)
-	fullT := newRelation(relMsg(52, "public", "f", identityFull, col{"a", true}, col{"b", true}), 1)
+	noIdentity := newRelation(relMsg(50, "public", "log", identityNothing, col{name: "at", key: false}, col{name: "msg", key: false}), 1)
+	noKey := newRelation(relMsg(51, "public", "heap", identityDefault, col{name: "a", key: false}, col{name: "b", key: false}), 1)
+	fullT := newRelation(relMsg(52, "public", "f", identityFull, col{name: "a", key: true}, col{name: "b", key: true}), 1)
 
 	cases := []struct {
 		name     string
@@ -405,7 +438,7 @@ func TestStatementKeys(t *testing.T) {
 	if b := key(kindInsert, nil, tup("1", "a", "b")); a == b {
 		t.Error("insert and update share a key")
 	}
-	r2 := newRelation(relMsg(42, "public", "t", identityDefault, col{"id", true}, col{"name", false}, col{"note", false}), 2)
+	r2 := newRelation(relMsg(42, "public", "t", identityDefault, col{name: "id", key: true}, col{name: "name", key: false}, col{name: "note", key: false}), 2)
 	b, _, err := shape(r2, kindUpdate, nil, tup("1", "a", "b"))
 	if err != nil {
 		t.Fatal(err)
@@ -440,7 +473,7 @@ func TestDecodedValues(t *testing.T) {
 }
 
 func TestNewRelation(t *testing.T) {
-	r := newRelation(relMsg(7, "Sales", "Order Lines", identityIndex, col{"ID", true}, col{"x", false}), 3)
+	r := newRelation(relMsg(7, "Sales", "Order Lines", identityIndex, col{name: "ID", key: true}, col{name: "x", key: false}), 3)
 	if r.id != 7 || r.version != 3 || r.identity != identityIndex || r.internal {
 		t.Errorf("relation %+v", r)
 	}
@@ -456,14 +489,14 @@ func TestNewRelation(t *testing.T) {
 	if got := r.String(); got != "Sales.Order Lines" {
 		t.Errorf("String %s", got)
 	}
-	if own := newRelation(relMsg(8, "pgswitch", "marker", identityFull, col{"a", false}), 1); !own.internal {
+	if own := newRelation(relMsg(8, "pgswitch", "marker", identityFull, col{name: "a", key: false}), 1); !own.internal {
 		t.Error("a table of the pgswitch schema is not internal")
 	}
 }
 
 func TestTruncateSQL(t *testing.T) {
-	a := newRelation(relMsg(1, "public", "a", identityDefault, col{"id", true}), 1)
-	b := newRelation(relMsg(2, "Sales", "Order Lines", identityDefault, col{"id", true}), 1)
+	a := newRelation(relMsg(1, "public", "a", identityDefault, col{name: "id", key: true}), 1)
+	b := newRelation(relMsg(2, "Sales", "Order Lines", identityDefault, col{name: "id", key: true}), 1)
 	cases := []struct {
 		rels    []*relation
 		options uint8

@@ -44,6 +44,16 @@ func TestDiff(t *testing.T) {
 		{"type change", nil, func(s *schema.Shape) {
 			s.Columns[2].Type = "numeric(14,2)"
 		}, []string{"public.orders: column total is numeric(12,2) on db-1 but numeric(14,2) on db-2"}},
+		{"same user type name, another definition", func(s *schema.Shape) {
+			s.Columns[1].Type, s.Columns[1].TypeDef = "public.who", "public.who composite (id integer, name text)"
+		}, func(s *schema.Shape) {
+			s.Columns[1].Type, s.Columns[1].TypeDef = "public.who", "public.who composite (id bigint, name text)"
+		}, []string{"public.orders: column customer's type public.who is public.who composite (id integer, name text) on db-1 but public.who composite (id bigint, name text) on db-2"}},
+		{"same user type, same definition", func(s *schema.Shape) {
+			s.Columns[1].Type, s.Columns[1].TypeDef = "public.mood", "public.mood enum ('a', 'b')"
+		}, func(s *schema.Shape) {
+			s.Columns[1].Type, s.Columns[1].TypeDef = "public.mood", "public.mood enum ('a', 'b')"
+		}, nil},
 		{"generated on a only", nil, func(s *schema.Shape) {
 			s.Columns[3].Generated = false
 		}, []string{"public.orders: column total_cents is generated on only one node"}},
