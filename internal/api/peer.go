@@ -33,6 +33,9 @@ type PeerSwitchOut struct {
 // PeerActive is the new active's answer: ACTIVE in Epoch, the reverse slot
 // at ReverseLSN.
 type PeerActive struct {
+	// SwitchID is the switchover that made the peer active: the asking
+	// node's table accepts the answer only for its own.
+	SwitchID   string `json:"switch_id"`
 	State      string `json:"state"`
 	Epoch      uint64 `json:"epoch"`
 	ReverseLSN string `json:"reverse_lsn"`
@@ -50,12 +53,15 @@ type PeerResolve struct {
 // Resolution outcomes.
 const (
 	OutcomeActive         = "active"           // promoted in this switchover
-	OutcomeSwitchingIn    = "switching_in"     // promoting now: ask again
+	OutcomeSwitchingIn    = "switching_in"     // promoting now, or no final answer yet: ask again
 	OutcomeWillNotPromote = "will_not_promote" // did not and will not
 )
 
 // PeerResolution answers PeerResolve.
 type PeerResolution struct {
+	// SwitchID is the switchover the outcome is about (for "active": the
+	// one that made the peer active, which may not be the one asked about).
+	SwitchID   string `json:"switch_id"`
 	Outcome    string `json:"outcome"`
 	State      string `json:"state"`
 	Epoch      uint64 `json:"epoch"`

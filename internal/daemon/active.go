@@ -68,15 +68,20 @@ func (d *Daemon) promote(ctx context.Context, dryRun bool, emit func(api.Promote
 	}
 }
 
+// watchSteps calls f with every step until the returned function is called.
 func (d *Daemon) watchSteps(f func(api.Step)) func() {
 	s := &d.switches
 	s.mu.Lock()
-	s.watch = append(s.watch, f)
-	idx := len(s.watch) - 1
+	if s.watch == nil {
+		s.watch = map[int]func(api.Step){}
+	}
+	s.nextWatch++
+	id := s.nextWatch
+	s.watch[id] = f
 	s.mu.Unlock()
 	return func() {
 		s.mu.Lock()
-		s.watch[idx] = func(api.Step) {}
+		delete(s.watch, id)
 		s.mu.Unlock()
 	}
 }
@@ -294,10 +299,10 @@ func (d *Daemon) actSendSwitchOut(ctx context.Context) (handshake.Event, bool) {
 	err := d.peer().Do(sctx, http.MethodPost, "/v1/peer/switch-out", api.PeerSwitchOut{From: d.conf().Node.Name, SwitchID: rec.SwitchID, Epoch: rec.Epoch}, &ans)
 	d.emitPeerSteps(ans.Steps)
 	if err == nil && ans.State == string(handshake.Active) {
-		return handshake.Event{Kind: handshake.EvPeerActive, SwitchID: rec.SwitchID, Epoch: ans.Epoch, ReverseLSN: ans.ReverseLSN}, true
+		return handshake.Event{Kind: handshake.EvPeerActive, SwitchID: ans.SwitchID, Epoch: ans.Epoch, ReverseLSN: ans.ReverseLSN}, true
 	}
 	d.logger().Warn().Err(err).Msg("no clear answer to SWITCH_OUT; asking the peer what it did")
-	return d.actQueryPeer(ctx)
+	return d.actQueryPeer(ctx, d.switchInBudget())
 }
 
 // switchInBudget bounds how long the standby may take to switch in.
@@ -307,11 +312,11 @@ func (d *Daemon) switchInBudget() time.Duration {
 
 // actQueryPeer asks the peer what became of the switchover until it gives
 // a final answer or the budget runs out.
-func (d *Daemon) actQueryPeer(ctx context.Context) (handshake.Event, bool) {
+func (d *Daemon) actQueryPeer(ctx context.Context, budget time.Duration) (handshake.Event, bool) {
 	d.mu.Lock()
 	rec := d.rec
 	d.mu.Unlock()
-	deadline := time.Now().Add(d.switchInBudget())
+	deadline := time.Now().Add(budget)
 	var lastErr error
 	for time.Now().Before(deadline) {
 		qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
@@ -322,9 +327,9 @@ func (d *Daemon) actQueryPeer(ctx context.Context) (handshake.Event, bool) {
 		case err != nil:
 			lastErr = err
 		case ans.Outcome == api.OutcomeActive:
-			return handshake.Event{Kind: handshake.EvPeerActive, SwitchID: rec.SwitchID, Epoch: ans.Epoch, ReverseLSN: ans.ReverseLSN}, true
+			return handshake.Event{Kind: handshake.EvPeerActive, SwitchID: ans.SwitchID, Epoch: ans.Epoch, ReverseLSN: ans.ReverseLSN}, true
 		case ans.Outcome == api.OutcomeWillNotPromote:
-			return handshake.Event{Kind: handshake.EvPeerWillNotPromote, SwitchID: rec.SwitchID}, true
+			return handshake.Event{Kind: handshake.EvPeerWillNotPromote, SwitchID: ans.SwitchID}, true
 		}
 		select {
 		case <-ctx.Done():

@@ -59,8 +59,10 @@ type Daemon struct {
 
 	// ctx and wg own every goroutine the daemon starts outside Run's
 	// errgroup (switch-in, timers); Run waits for them.
-	ctx context.Context
-	wg  sync.WaitGroup
+	ctx      context.Context
+	wg       sync.WaitGroup
+	spawnMu  sync.Mutex
+	stopping bool // set before wg.Wait: no goroutine is started after
 
 	registry *prometheus.Registry
 	swm      *switchMetrics
@@ -141,14 +143,15 @@ func (d *Daemon) Run(ctx context.Context) error {
 	g.Go(func() error { return d.watchStateFile(gctx) })
 	// Resume or abort an interrupted switchover by the failure rules.
 	if acts, err := d.step(handshake.Event{Kind: handshake.EvRestart}); err == nil {
-		d.wg.Add(1)
-		go func() {
-			defer d.wg.Done()
+		d.goOwned(func() {
 			d.drive(gctx, acts)
-		}()
+		})
 	}
 	g.Go(func() error { return d.reconcile(gctx) })
 	err = g.Wait()
+	d.spawnMu.Lock()
+	d.stopping = true
+	d.spawnMu.Unlock()
 	d.wg.Wait()
 	d.stopApplier()
 	d.log.Info().Msg("pgswitch daemon stopped")
@@ -156,6 +159,23 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return nil
 	}
 	return err
+}
+
+// goOwned runs f in a goroutine that Run waits for; after Run began to
+// stop it runs nothing and reports false (a request handler racing the
+// shutdown must not add to a WaitGroup being waited on).
+func (d *Daemon) goOwned(f func()) bool {
+	d.spawnMu.Lock()
+	defer d.spawnMu.Unlock()
+	if d.stopping {
+		return false
+	}
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		f()
+	}()
+	return true
 }
 
 // watchStateFile stops the daemon when its state file disappears (the state
@@ -200,7 +220,7 @@ func (d *Daemon) reconcile(ctx context.Context) error {
 		// which verifies its system identifier.
 		unchecked := d.db.checkedAt.IsZero()
 		d.mu.Unlock()
-		follows := st == handshake.Standby || st == handshake.Fault || st == handshake.AgreeSwitch
+		w := handshake.WantOf(st)
 		switch {
 		case wrongDB:
 			// Not the database this node was initialised on: take
@@ -209,13 +229,13 @@ func (d *Daemon) reconcile(ctx context.Context) error {
 				d.stopApplier()
 			}
 		case unchecked:
-		case follows && !running:
+		case w.Applier == handshake.Present && !running:
 			d.startApplier(ctx)
-		case !follows && running && st != handshake.SwitchingIn:
+		case w.Applier == handshake.Absent && running:
 			d.stopApplier()
 		}
 		switch {
-		case st != handshake.Standby && st != handshake.Fault:
+		case !w.PeerSlotAbsent:
 			peerSlotGone = false
 		case !peerSlotGone && !wrongDB && !unchecked:
 			peerSlotGone = d.dropPeerSlot(ctx)
@@ -223,9 +243,11 @@ func (d *Daemon) reconcile(ctx context.Context) error {
 		d.supervise(ctx)
 		d.reconcileResources(ctx)
 		d.reconcileSync(ctx)
-		if st == handshake.Fenced && time.Since(lastQuery) > 2*time.Second {
+		if w.QueryPeer && time.Since(lastQuery) > 2*time.Second {
+			// One try, so that the loop keeps repairing the VIP and the
+			// fence meanwhile; the answer, or its absence, is the table's.
 			lastQuery = time.Now()
-			if ev, ok := d.actQueryPeer(ctx); ok && ev.Kind != handshake.EvPeerUnreachable {
+			if ev, ok := d.actQueryPeer(ctx, 2*time.Second); ok && (ev.Kind != handshake.EvPeerUnreachable || ev.Reason != d.reason()) {
 				if acts, err := d.step(ev); err == nil {
 					d.drive(ctx, acts)
 				}
@@ -246,7 +268,7 @@ func (d *Daemon) reconcile(ctx context.Context) error {
 func (d *Daemon) dropPeerSlot(ctx context.Context) bool {
 	d.slotMu.Lock()
 	defer d.slotMu.Unlock()
-	if st := d.state(); st != handshake.Standby && st != handshake.Fault {
+	if !handshake.WantOf(d.state()).PeerSlotAbsent {
 		return false
 	}
 	slot := d.conf().PeerSlotName()

@@ -75,7 +75,7 @@ func (d *Daemon) watchDatabase(ctx context.Context) error {
 					_ = conn.QueryRow(qctx, "SELECT current_setting('data_directory')").Scan(&dataDir)
 					v.dataDir = dataDir
 				}
-				if d.state() == handshake.Active {
+				if handshake.WantOf(d.state()).CommitProbe {
 					if _, err := conn.Exec(qctx, "BEGIN; SET LOCAL synchronous_commit = local; SELECT pg_catalog.pg_current_xact_id(); COMMIT"); err != nil {
 						v.commitErr = err.Error()
 						_, _ = conn.Exec(context.Background(), "ROLLBACK")

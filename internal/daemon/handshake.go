@@ -8,16 +8,15 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/pgswitch/pgswitch/internal/api"
 	"github.com/pgswitch/pgswitch/internal/handshake"
 	"github.com/pgswitch/pgswitch/internal/state"
 )
 
-// nodeOf is the handshake view of the persisted record.
-func nodeOf(r state.Record) handshake.Node {
-	return handshake.Node{State: r.State, Epoch: r.Epoch, SwitchID: r.SwitchID, FenceLSN: r.FenceLSN,
-		ReverseLSN: r.ReverseLSN, Refused: r.Refused, Reason: r.Reason}
-}
+// nodeOf is the handshake part of the persisted record.
+func nodeOf(r state.Record) handshake.Node { return r.Node }
 
 // step feeds one event to the state machine, persists the new state and
 // only then returns the actions to perform (SPEC §2: persisted before it is
@@ -36,13 +35,18 @@ func (d *Daemon) stepLocked(ev handshake.Event) ([]handshake.Action, handshake.S
 	prev := d.rec
 	next, acts, err := handshake.Step(nodeOf(prev), ev)
 	if err != nil {
-		d.log.Warn().Err(err).Str("state", string(prev.State)).Str("event", string(ev.Kind)).
+		lvl := zerolog.WarnLevel
+		if ev.Kind == handshake.EvAgreeTimeout {
+			// The timer of every agreed switchover fires; after the
+			// switch-in its event is rejected, as it should be.
+			lvl = zerolog.DebugLevel
+		}
+		d.log.WithLevel(lvl).Err(err).Str("state", string(prev.State)).Str("event", string(ev.Kind)).
 			Str("switch_id", ev.SwitchID).Uint64("epoch", ev.Epoch).Msg("handshake event rejected")
 		return nil, "", err
 	}
 	rec := prev
-	rec.State, rec.Epoch, rec.SwitchID, rec.FenceLSN = next.State, next.Epoch, next.SwitchID, next.FenceLSN
-	rec.ReverseLSN, rec.Refused, rec.Reason = next.ReverseLSN, next.Refused, next.Reason
+	rec.Node = next
 	if err := d.store.Save(rec, prev.State); err != nil {
 		return nil, "", fmt.Errorf("persisting %s: %w", next.State, err)
 	}
@@ -75,10 +79,11 @@ func (d *Daemon) saveRecord(change func(r *state.Record)) error {
 
 // switchLog keeps the record of the current (or last) switchover.
 type switchLog struct {
-	mu    sync.Mutex
-	cur   *api.Switchover
-	last  time.Time
-	watch []func(api.Step)
+	mu        sync.Mutex
+	cur       *api.Switchover
+	last      time.Time
+	watch     map[int]func(api.Step) // by id; removed when unwatched
+	nextWatch int
 }
 
 func (d *Daemon) noteStep(from handshake.State, rec state.Record, ev handshake.Event) {
@@ -159,6 +164,13 @@ func (d *Daemon) drive(ctx context.Context, acts []handshake.Action) {
 			continue
 		}
 		more, err := d.step(ev)
+		if err != nil && (a == handshake.ActSendSwitchOut || a == handshake.ActQueryPeer) {
+			// The peer answered about another switchover or epoch (the
+			// table rejected it): that proves nothing about this one,
+			// so it counts as no answer — FENCED, asking again.
+			more, err = d.step(handshake.Event{Kind: handshake.EvPeerUnreachable, SwitchID: d.switchID(),
+				Reason: fmt.Sprintf("%s answered about another switchover or epoch (%s): %v", d.conf().Peer.Name, ev, err)})
+		}
 		if err != nil {
 			continue
 		}
@@ -182,7 +194,7 @@ func (d *Daemon) perform(ctx context.Context, a handshake.Action) (handshake.Eve
 	case handshake.ActSendSwitchOut:
 		return d.actSendSwitchOut(ctx)
 	case handshake.ActQueryPeer:
-		return d.actQueryPeer(ctx)
+		return d.actQueryPeer(ctx, d.switchInBudget())
 	case handshake.ActResume:
 		d.actResume(ctx)
 	case handshake.ActFollow:

@@ -76,15 +76,15 @@ func (d *Daemon) httpPromote(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	done := make(chan api.PromoteResult, 1)
-	d.wg.Add(1)
-	go func() {
-		defer d.wg.Done()
+	if !d.goOwned(func() {
 		if st := d.state(); st == handshake.Standby || st == handshake.Fault {
 			done <- d.relayPromote(r.Context(), req, emit)
 			return
 		}
 		done <- d.promote(r.Context(), req.DryRun, emit)
-	}()
+	}) {
+		done <- api.PromoteResult{Outcome: api.PromoteAborted, ExitCode: 1, Reason: "the daemon is stopping; nothing changed"}
+	}
 	for {
 		select {
 		case ev := <-events:

@@ -85,23 +85,21 @@ func (d *Daemon) bindVIP(ctx context.Context) error {
 	}
 	d.vipHeld.Store(true)
 	actx := d.logger().WithContext(d.ctx)
-	d.wg.Add(1)
-	go func() {
-		defer d.wg.Done()
+	d.goOwned(func() {
 		for i, wait := range []time.Duration{0, 2 * time.Second} {
 			select {
 			case <-time.After(wait):
 			case <-d.ctx.Done():
 				return
 			}
-			if i > 0 && d.state() != handshake.Active {
+			if i > 0 && handshake.WantOf(d.state()).VIP != handshake.Present {
 				return
 			}
 			if err := d.vip.Announce(actx); err != nil {
 				d.logger().Warn().Err(err).Str("vip", d.vip.Address()).Int("burst", i+1).Msg("announcing the VIP")
 			}
 		}
-	}()
+	})
 	return nil
 }
 
@@ -139,6 +137,7 @@ func (d *Daemon) runService(ctx context.Context, what string, argv []string) err
 // what the state wants, and repairs drift (level-triggered).
 func (d *Daemon) reconcileResources(ctx context.Context) {
 	st := d.state()
+	w := handshake.WantOf(st)
 	if !d.vip.Disabled() {
 		hctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		held, err := d.vip.Held(hctx)
@@ -146,13 +145,12 @@ func (d *Daemon) reconcileResources(ctx context.Context) {
 		if err == nil {
 			d.vipHeld.Store(held)
 			switch {
-			case held && (st == handshake.Standby || st == handshake.Fenced || st == handshake.Fault ||
-				st == handshake.AgreeSwitch || st == handshake.SwitchingOut):
+			case held && w.VIP == handshake.Absent:
 				d.logger().Warn().Str("vip", d.vip.Address()).Str("state", string(st)).Msg("releasing a VIP this node must not hold")
 				if err := d.releaseVIP(ctx); err != nil {
 					d.logger().Error().Err(err).Msg("releasing the VIP")
 				}
-			case !held && st == handshake.Active:
+			case !held && w.VIP == handshake.Present:
 				d.logger().Warn().Str("vip", d.vip.Address()).Msg("the active node lacks the VIP: binding it")
 				if err := d.bindVIP(ctx); err != nil {
 					d.logger().Error().Err(err).Msg("binding the VIP")
@@ -167,13 +165,13 @@ func (d *Daemon) reconcileResources(ctx context.Context) {
 		return
 	}
 	switch {
-	case st == handshake.Active && db.clientMode != "writable":
+	case w.Clients == handshake.ClientsWritable && db.clientMode != "writable":
 		d.logger().Warn().Str("client_mode", db.clientMode).Msg("the active node's database is not writable: lifting the fence")
 		d.actUnfence(ctx, true)
-	case (st == handshake.Standby || st == handshake.Fault) && db.clientMode == "writable":
+	case w.Clients == handshake.ClientsReadOnly && db.clientMode == "writable":
 		d.logger().Warn().Msg("the standby's database was writable for clients: making it read-only")
 		d.actUnfence(ctx, false)
-	case st == handshake.Fenced && db.clientMode != "fenced":
+	case w.Clients == handshake.ClientsFenced && db.clientMode != "fenced":
 		d.logger().Warn().Str("client_mode", db.clientMode).Msg("a FENCED node's database was not fenced: fencing it again")
 		fctx, cancel := context.WithTimeout(ctx, d.conf().Switchover.StepTimeout)
 		if _, err := d.localDB().Fence(fctx); err != nil {
@@ -212,11 +210,10 @@ func (d *Daemon) logger() *zerolog.Logger {
 
 // setLogger picks the logger for the state just entered (under d.mu).
 func (d *Daemon) setLogger(rec state.Record) {
-	switch rec.State {
-	case handshake.RequestingSwitch, handshake.SwitchingOut, handshake.AgreeSwitch, handshake.SwitchingIn, handshake.Fenced:
+	if handshake.WantOf(rec.State).InSwitchover {
 		l := d.log.With().Str("switch_id", rec.SwitchID).Logger()
 		d.swlog.Store(&l)
-	default:
+	} else {
 		d.swlog.Store(nil)
 	}
 }

@@ -24,7 +24,7 @@ func (d *Daemon) watchSlots(ctx context.Context) error {
 		case <-time.After(30 * d.conf().Supervision.Interval):
 		}
 		st := d.state()
-		if st != handshake.Active && st != handshake.Standby && st != handshake.Fault {
+		if !handshake.WantOf(st).SweepSlots {
 			continue
 		}
 		qctx, cancel := context.WithTimeout(ctx, d.conf().Switchover.StepTimeout)

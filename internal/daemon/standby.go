@@ -43,19 +43,20 @@ func (d *Daemon) onRequest(ctx context.Context, req api.PeerRequest) (api.PeerAn
 	if err != nil {
 		return api.PeerAnswer{}, err
 	}
-	if !contains(acts, handshake.ActWaitCatchUp) {
-		return answer(false, d.reason())
+	if handshake.Reply(acts) == handshake.ActWaitCatchUp {
+		ev := d.waitCatchUp(ctx, req.SwitchID)
+		if acts, err = d.step(ev); err != nil {
+			return answer(false, err.Error())
+		}
 	}
-	ev := d.waitCatchUp(ctx, req.SwitchID)
-	acts, err = d.step(ev)
-	if err != nil {
-		return answer(false, err.Error())
-	}
-	if contains(acts, handshake.ActReplyAgree) {
+	switch handshake.Reply(acts) {
+	case handshake.ActReplyAgree:
 		d.startAgreeTimer(req.SwitchID)
 		return answer(true, "")
+	case handshake.ActReplyRefuse:
+		return answer(false, d.reason())
 	}
-	return answer(false, d.reason())
+	return answer(false, fmt.Sprintf("the request was not taken in %s", d.state()))
 }
 
 // waitCatchUp waits until the applier has committed the switch marker,
@@ -91,9 +92,7 @@ func (d *Daemon) waitCatchUp(ctx context.Context, id string) handshake.Event {
 
 // startAgreeTimer gives the switchover up if no SWITCH_OUT comes in time.
 func (d *Daemon) startAgreeTimer(id string) {
-	d.wg.Add(1)
-	go func() {
-		defer d.wg.Done()
+	d.goOwned(func() {
 		t := time.NewTimer(d.switchInBudget() + d.conf().Switchover.StepTimeout)
 		defer t.Stop()
 		select {
@@ -101,16 +100,13 @@ func (d *Daemon) startAgreeTimer(id string) {
 		case <-d.ctx.Done():
 			return
 		}
-		d.mu.Lock()
-		still := d.rec.State == handshake.AgreeSwitch && d.rec.SwitchID == id
-		d.mu.Unlock()
-		if still {
-			acts, err := d.step(handshake.Event{Kind: handshake.EvAgreeTimeout, SwitchID: id, Reason: "no SWITCH_OUT after agreeing"})
-			if err == nil {
-				d.drive(d.ctx, acts)
-			}
+		// The table's guard rejects it unless this switchover is still
+		// the agreed one.
+		acts, err := d.step(handshake.Event{Kind: handshake.EvAgreeTimeout, SwitchID: id, Reason: "no SWITCH_OUT after agreeing"})
+		if err == nil {
+			d.drive(d.ctx, acts)
 		}
-	}()
+	})
 }
 
 // onSwitchOut: the active released the VIP; switch in (SPEC §3 step 5).
@@ -126,12 +122,13 @@ func (d *Daemon) onSwitchOut(ctx context.Context, req api.PeerSwitchOut) (api.Pe
 		return api.PeerActive{}, err
 	}
 	done := make(chan struct{})
-	d.wg.Add(1)
-	go func() {
-		defer d.wg.Done()
+	if !d.goOwned(func() {
 		defer close(done)
 		d.drive(d.ctx, acts)
-	}()
+	}) {
+		// SWITCHING_IN is persisted: the next start finishes it.
+		return api.PeerActive{}, errors.New("the daemon is stopping; it switches in when it starts again")
+	}
 	select {
 	case <-done:
 	case <-ctx.Done():
@@ -143,7 +140,7 @@ func (d *Daemon) onSwitchOut(ctx context.Context, req api.PeerSwitchOut) (api.Pe
 	if rec.State != handshake.Active {
 		return api.PeerActive{}, fmt.Errorf("switch-in did not finish: %s (%s)", rec.State, rec.Reason)
 	}
-	return api.PeerActive{State: string(rec.State), Epoch: rec.Epoch, ReverseLSN: rec.ReverseLSN, Steps: steps()}, nil
+	return api.PeerActive{SwitchID: rec.SwitchID, State: string(rec.State), Epoch: rec.Epoch, ReverseLSN: rec.ReverseLSN, Steps: steps()}, nil
 }
 
 // actSwitchIn performs step 5. Every part is idempotent: it is retried
@@ -260,26 +257,29 @@ func (d *Daemon) onResolve(req api.PeerResolve) (api.PeerResolution, error) {
 	if err := d.checkFrom(req.From); err != nil {
 		return api.PeerResolution{}, err
 	}
-	d.mu.Lock()
-	rec := d.rec
-	d.mu.Unlock()
-	switch {
-	case rec.SwitchID == req.SwitchID && rec.State == handshake.SwitchingIn:
-		return api.PeerResolution{Outcome: api.OutcomeSwitchingIn, State: string(rec.State), Epoch: rec.Epoch}, nil
-	case rec.State == handshake.Active:
-		return api.PeerResolution{Outcome: api.OutcomeActive, State: string(rec.State), Epoch: rec.Epoch, ReverseLSN: rec.ReverseLSN}, nil
-	case rec.SwitchID == req.SwitchID && (rec.State == handshake.AgreeSwitch || rec.State == handshake.Standby):
-		if acts, err := d.step(handshake.Event{Kind: handshake.EvAbort, SwitchID: req.SwitchID, Reason: "the active asked to resolve"}); err == nil {
-			d.drive(d.ctx, acts)
+	for range 2 {
+		d.mu.Lock()
+		rec := d.rec
+		d.mu.Unlock()
+		r := handshake.Resolve(nodeOf(rec), req.SwitchID, req.Epoch)
+		ans := api.PeerResolution{SwitchID: r.SwitchID, State: string(rec.State), Epoch: r.Epoch, ReverseLSN: r.ReverseLSN}
+		switch r.Outcome {
+		case handshake.OutcomeActive:
+			ans.Outcome = api.OutcomeActive
+			return ans, nil
+		case handshake.OutcomeWillNotPromote:
+			ans.Outcome = api.OutcomeWillNotPromote
+			return ans, nil
+		case handshake.OutcomeAskAgain:
+			ans.Outcome = api.OutcomeSwitchingIn
+			return ans, nil
+		case handshake.OutcomeAbortFirst:
+			if acts, err := d.step(handshake.Event{Kind: handshake.EvAbort, SwitchID: req.SwitchID, Reason: "the active asked to resolve"}); err == nil {
+				d.drive(d.ctx, acts)
+			}
 		}
 	}
-	d.mu.Lock()
-	rec = d.rec
-	d.mu.Unlock()
-	if rec.State == handshake.SwitchingIn || rec.State == handshake.Active {
-		return api.PeerResolution{}, fmt.Errorf("state changed to %s while resolving; ask again", rec.State)
-	}
-	return api.PeerResolution{Outcome: api.OutcomeWillNotPromote, State: string(rec.State), Epoch: rec.Epoch}, nil
+	return api.PeerResolution{}, fmt.Errorf("the state changed while resolving switchover %s; ask again", req.SwitchID)
 }
 
 // onAbort: the active abandoned the switchover.
@@ -321,13 +321,4 @@ func (d *Daemon) fenceLSN() string {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.rec.FenceLSN
-}
-
-func contains(acts []handshake.Action, a handshake.Action) bool {
-	for _, x := range acts {
-		if x == a {
-			return true
-		}
-	}
-	return false
 }

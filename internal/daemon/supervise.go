@@ -34,13 +34,13 @@ func (d *Daemon) supervise(ctx context.Context) {
 	}
 	d.note(FaultWrongDatabase, wrong, wrong != "", 0)
 	d.note(FaultCannotCommit, "the database answers but cannot commit: "+db.commitErr,
-		st == handshake.Active && db.reachable && db.commitErr != "", grace)
+		handshake.WantOf(st).CommitProbe && db.reachable && db.commitErr != "", grace)
 	d.checkDisk(cfg.Supervision.DiskPath, db.dataDir, cfg.Supervision.DiskMinFreePercent, grace)
 	d.note(FaultPeerUnreachable, fmt.Sprintf("peer %s: %s", cfg.Peer.Name, peer.Error), !peer.Reachable && peer.Error != "", grace)
 	d.checkApplier(grace)
 
-	switch st {
-	case handshake.Standby, handshake.Fault:
+	switch w := handshake.WantOf(st); {
+	case w.LocalFaults:
 		reason := d.standbyFault()
 		switch {
 		case reason != "" && st == handshake.Standby:
@@ -48,7 +48,7 @@ func (d *Daemon) supervise(ctx context.Context) {
 		case reason == "" && st == handshake.Fault:
 			_, _ = d.step(handshake.Event{Kind: handshake.EvFaultCleared})
 		}
-	case handshake.Active:
+	case w.SelfSwitchover:
 		d.considerFailover()
 	}
 }
@@ -152,9 +152,7 @@ func (d *Daemon) considerFailover() {
 			return
 		}
 		d.lastAuto = time.Now()
-		d.wg.Add(1)
-		go func() {
-			defer d.wg.Done()
+		started := d.goOwned(func() {
 			defer d.autoRunning.Store(false)
 			d.logger().Warn().Str("fault", reason).Dur("for", time.Since(since)).Msg("fault-initiated switchover: this node is unfit to serve")
 			res := d.promote(d.ctx, false, func(ev api.PromoteEvent) {
@@ -163,7 +161,10 @@ func (d *Daemon) considerFailover() {
 				}
 			})
 			d.logger().Warn().Str("fault", reason).Str("outcome", res.Outcome).Str("reason", res.Reason).Int64("took_ms", res.TookMS).Msg("fault-initiated switchover ended")
-		}()
+		})
+		if !started {
+			d.autoRunning.Store(false)
+		}
 		return
 	}
 	if since, ok := d.faults.has(FaultDatabaseUnreachable); ok && time.Since(since) >= cfg.Failover.After && time.Since(d.lastAuto) >= cfg.Failover.After {
@@ -184,7 +185,7 @@ func (d *Daemon) watchService(ctx context.Context) error {
 			return nil
 		case <-time.After(cfg.Supervision.ServiceCheckInterval):
 		}
-		if len(cfg.Service.Check) == 0 || d.state() != handshake.Active {
+		if len(cfg.Service.Check) == 0 || !handshake.WantOf(d.state()).ServiceCheck {
 			failures = 0
 			d.note(FaultServiceCheck, "", false, 0)
 			continue

@@ -31,8 +31,8 @@ func (d *Daemon) reconcileSync(ctx context.Context) {
 	if !cfg.Replication.Synchronous {
 		return
 	}
-	st := d.state()
-	if st != handshake.Active && st != handshake.Standby && st != handshake.Fault {
+	w := handshake.WantOf(d.state())
+	if w.SyncNames == handshake.SyncAsIs {
 		return
 	}
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
@@ -44,13 +44,13 @@ func (d *Daemon) reconcileSync(ctx context.Context) {
 	}
 	defer conn.Close(context.Background())
 	want := ""
-	if st == handshake.Active {
+	if w.SyncNames == handshake.SyncPolicy {
 		want = d.syncWanted(ctx, conn)
 	} else {
 		d.sync = syncState{}
 	}
 	d.note(FaultSyncDegraded, fmt.Sprintf("synchronous replication suspended: %s has not streamed for more than replication.sync_degrade_after=%s; commits are acknowledged without it",
-		cfg.Peer.Name, cfg.Replication.SyncDegradeAfter), st == handshake.Active && d.sync.degraded, 0)
+		cfg.Peer.Name, cfg.Replication.SyncDegradeAfter), w.SyncNames == handshake.SyncPolicy && d.sync.degraded, 0)
 	if err := setSyncNames(ctx, conn, want); err != nil {
 		d.logger().Error().Err(err).Msg("setting synchronous_standby_names")
 	}
@@ -101,31 +101,27 @@ func setSyncNames(ctx context.Context, conn *pgx.Conn, want string) error {
 	if cur == want {
 		return nil
 	}
-	if _, err := conn.Exec(ctx, "ALTER SYSTEM SET synchronous_standby_names = "+quoteLiteral(want)); err != nil {
+	if _, err := conn.Exec(ctx, "ALTER SYSTEM SET synchronous_standby_names = "+pgutil.Literal(want)); err != nil {
 		return err
 	}
 	if _, err := conn.Exec(ctx, "SELECT pg_catalog.pg_reload_conf()"); err != nil {
 		return err
 	}
-	// The reload is asynchronous: wait until this session sees it.
-	for i := 0; i < 50; i++ {
-		if err := conn.QueryRow(ctx, "SELECT current_setting('synchronous_standby_names')").Scan(&cur); err == nil && cur == want {
+	// The reload is asynchronous: wait (bounded by ctx) until this
+	// session sees it.
+	for {
+		if err := conn.QueryRow(ctx, "SELECT current_setting('synchronous_standby_names')").Scan(&cur); err != nil {
+			return fmt.Errorf("reading synchronous_standby_names after the reload: %w", err)
+		}
+		if cur == want {
 			return nil
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return nil
-}
-
-func quoteLiteral(s string) string {
-	out := []byte{'\''}
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\'' {
-			out = append(out, '\'')
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("synchronous_standby_names is still %q, not %q, after the reload: %w", cur, want, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
 		}
-		out = append(out, s[i])
 	}
-	return string(append(out, '\''))
 }
 
 // strictSync: in strict synchronous mode the new active names its follower

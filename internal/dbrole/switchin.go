@@ -53,8 +53,8 @@ func (d *DB) CopySequences(ctx context.Context, oldActive *DB) ([]SequenceCopy, 
 			// setval only forwards: GREATEST keeps a value already
 			// higher here (a retried switch-in).
 			err := conn.QueryRow(ctx, fmt.Sprintf(
-				`SELECT pg_catalog.setval('%s', GREATEST($1::bigint, coalesce((SELECT last_value FROM %s WHERE is_called), $1::bigint)), true)`,
-				escapeLiteral(q), q), *s.last).Scan(&now)
+				`SELECT pg_catalog.setval(%s, GREATEST($1::bigint, coalesce((SELECT last_value FROM %s WHERE is_called), $1::bigint)), true)`,
+				pgutil.Literal(q), q), *s.last).Scan(&now)
 			if err != nil {
 				return fmt.Errorf("setting sequence %s.%s: %w", s.schema, s.name, err)
 			}
@@ -63,17 +63,6 @@ func (d *DB) CopySequences(ctx context.Context, oldActive *DB) ([]SequenceCopy, 
 		return nil
 	})
 	return out, err
-}
-
-func escapeLiteral(s string) string {
-	out := make([]byte, 0, len(s))
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\'' {
-			out = append(out, '\'')
-		}
-		out = append(out, s[i])
-	}
-	return string(out)
 }
 
 // CreateReverseSlot creates the slot the old active will stream from, at

@@ -30,10 +30,24 @@ const (
 	// SWITCHING_OUT, confirmed by the peer).
 	ActResume Action = "resume"
 	// Become the standby of the new active: lift the fence read-only, drop
-	// the old slot, set the origin to the reverse slot's point, run the
-	// applier → EvFollowing.
+	// the old slot, set the origin to the reverse slot's point; the
+	// reconcile loop then runs the applier (no event).
 	ActFollow Action = "follow"
 )
+
+// Reply is the answer the actions give to the request that fed their
+// event: ActReplyAgree, ActReplyRefuse, ActReplyActive, or ActWaitCatchUp
+// (no answer yet: wait, and step the outcome); "" when they give none (the
+// handler then refuses, as the event was not taken).
+func Reply(acts []Action) Action {
+	for _, a := range acts {
+		switch a {
+		case ActReplyAgree, ActReplyRefuse, ActReplyActive, ActWaitCatchUp:
+			return a
+		}
+	}
+	return ""
+}
 
 // Actions of the standby side.
 const (

@@ -28,8 +28,6 @@ const (
 	EvPeerWillNotPromote EventKind = "peer_will_not_promote"
 	// EvPeerUnreachable: the peer could not be asked.
 	EvPeerUnreachable EventKind = "peer_unreachable"
-	// EvFollowing: the old active streams from the reverse slot.
-	EvFollowing EventKind = "following"
 )
 
 // Events of the standby side.

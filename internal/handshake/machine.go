@@ -9,16 +9,32 @@ import (
 // Node is the persisted part of one node's handshake: what Step reads and
 // returns.
 type Node struct {
-	State      State
-	Epoch      uint64
-	SwitchID   string
-	FenceLSN   string
-	ReverseLSN string
-	// Refused lists switchovers this node refused or abandoned; a late
-	// message about one of them is rejected.
-	Refused []string
-	Reason  string
+	State State  `json:"state"`
+	Epoch uint64 `json:"epoch"`
+	// SwitchID names the switchover in progress (or the last one).
+	SwitchID string `json:"switch_id,omitempty"`
+	// FenceLSN is the position of the switch marker on the old active.
+	FenceLSN string `json:"fence_lsn,omitempty"`
+	// ReverseLSN is the consistent point of the slot the new active
+	// created for the old one.
+	ReverseLSN string `json:"reverse_lsn,omitempty"`
+	// Refused lists switchovers this node refused or abandoned, the last
+	// RefusedKept of them; a late message about one is rejected.
+	Refused []string `json:"refused,omitempty"`
+	// Reason explains FENCED or FAULT.
+	Reason string `json:"reason,omitempty"`
+	// PromotedBy and PromotedLSN are the switchover that made this node
+	// active in its current epoch and its reverse slot's point, kept while
+	// later switchovers are tried (SwitchID and ReverseLSN then change):
+	// what the node answers an old active that asks what became of it.
+	PromotedBy  string `json:"promoted_by,omitempty"`
+	PromotedLSN string `json:"promoted_lsn,omitempty"`
 }
+
+// RefusedKept bounds Refused: a message about a switchover older than the
+// last RefusedKept refused ones is stopped by its epoch or its switch id
+// anyway (a new switch id is never reused).
+const RefusedKept = 50
 
 // Rejections: the event changes nothing.
 var (
@@ -98,6 +114,9 @@ func (g guard) check(n Node, e Event) error {
 func (n *Node) refuse(e Event) {
 	if n.SwitchID != "" && !slices.Contains(n.Refused, n.SwitchID) {
 		n.Refused = append(n.Refused, n.SwitchID)
+		if len(n.Refused) > RefusedKept {
+			n.Refused = slices.Clone(n.Refused[len(n.Refused)-RefusedKept:])
+		}
 	}
 	if e.Reason != "" {
 		n.Reason = e.Reason

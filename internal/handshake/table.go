@@ -21,9 +21,11 @@ func clearReason(n *Node, _ Event) { n.Reason = "" }
 func promoted(n *Node, e Event) {
 	n.Epoch++
 	n.ReverseLSN, n.Reason = e.ReverseLSN, ""
+	n.PromotedBy, n.PromotedLSN = n.SwitchID, e.ReverseLSN
 }
 func follow(n *Node, e Event) {
 	n.Epoch, n.ReverseLSN, n.Reason = e.Epoch, e.ReverseLSN, ""
+	n.PromotedBy, n.PromotedLSN = "", ""
 }
 
 // table is the whole protocol. Anything not listed is rejected.
@@ -94,7 +96,7 @@ var table = []transition{
 		why: "the active released the VIP: promote"},
 	{from: AgreeSwitch, on: EvAbort, to: Standby, guard: sameSwitch, apply: abandon, actions: []Action{ActRunApplier},
 		why: "the active abandoned the switchover (or asks): will not promote"},
-	{from: AgreeSwitch, on: EvAgreeTimeout, to: Standby, apply: abandon, actions: []Action{ActRunApplier},
+	{from: AgreeSwitch, on: EvAgreeTimeout, to: Standby, guard: sameSwitch, apply: abandon, actions: []Action{ActRunApplier},
 		why: "no SWITCH_OUT in time: will not promote this switchover"},
 	{from: AgreeSwitch, on: EvLocalFault, to: Fault, apply: func(n *Node, e Event) { n.refuse(e); n.Reason = e.Reason }, actions: []Action{ActRunApplier},
 		why: "a fault before SWITCH_OUT: will not promote"},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -118,6 +119,10 @@ func Describe(dsn string) string {
 func Redact(dsn string) string { return config.RedactDSN(dsn) }
 
 // Ident quotes an SQL identifier.
+// Literal quotes s as an SQL string literal (standard_conforming_strings,
+// on by default since PostgreSQL 9.1 and required by pgswitch's sessions).
+func Literal(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
 func Ident(name string) string { return pgx.Identifier{name}.Sanitize() }
 
 // Qualified quotes schema.name.

@@ -3,7 +3,6 @@ package replication
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 	"time"
 
@@ -153,8 +152,4 @@ func wrapPrimary(err error, what string) error {
 		return err
 	}
 	return &Fault{Reason: FaultPrimaryUnreachable, Detail: what, Err: err}
-}
-
-func (a *Applier) describe() string {
-	return fmt.Sprintf("slot %s, origin %s", a.cfg.Slot, a.cfg.Origin)
 }

@@ -166,12 +166,9 @@ func (s *applySession) queryText(ctx context.Context, q string, args ...string) 
 	return string(res.Rows[0][0]), nil
 }
 
+// close ends the session without waiting for the results of a pipeline in
+// flight: the session is being abandoned.
 func (s *applySession) close() {
-	if s.pipe != nil {
-		// Do not wait for results: the session is being abandoned.
-		s.conn.Close(context.Background())
-		return
-	}
 	s.conn.Close(context.Background())
 }
 

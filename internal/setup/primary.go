@@ -84,7 +84,7 @@ func InitPrimary(ctx context.Context, o Options) error {
 		return fmt.Errorf("making %s writable: %w", cfg.Node.Name, err)
 	}
 	if rec.State != handshake.Active {
-		rec = state.Record{Node: cfg.Node.Name, State: handshake.Active, Epoch: 1, Reason: "init --role primary", LocalSystemID: localID}
+		rec = state.Record{Name: cfg.Node.Name, Node: handshake.Node{State: handshake.Active, Epoch: 1, Reason: "init --role primary"}, LocalSystemID: localID}
 		if err := store.Save(rec, ""); err != nil {
 			return err
 		}

@@ -106,7 +106,7 @@ func InitStandby(ctx context.Context, o Options) error {
 	if _, err := local.Exec(ctx, sql.Query("unfence"), false); err != nil {
 		return fmt.Errorf("making %s read-only for clients: %w", cfg.Node.Name, err)
 	}
-	rec = state.Record{Node: cfg.Node.Name, State: handshake.Initializing, Reason: "init --role standby: copying",
+	rec = state.Record{Name: cfg.Node.Name, Node: handshake.Node{State: handshake.Initializing, Reason: "init --role standby: copying"},
 		LocalSystemID: localID, PeerSystemID: peerID}
 	if err := store.Save(rec, ""); err != nil {
 		return err

@@ -13,18 +13,13 @@ import (
 	"github.com/pgswitch/pgswitch/internal/handshake"
 )
 
-// Record is what a node remembers across restarts.
+// Record is what a node remembers across restarts: the handshake's own
+// part (handshake.Node, what Step reads and returns) and what pgswitch keeps
+// beside it.
 type Record struct {
-	Node  string          `json:"node"`
-	State handshake.State `json:"state"`
-	Epoch uint64          `json:"epoch"`
-	// SwitchID names the switchover in progress (or the last one).
-	SwitchID string `json:"switch_id,omitempty"`
-	// FenceLSN is the position of the switch marker on the old active.
-	FenceLSN string `json:"fence_lsn,omitempty"`
-	// ReverseLSN is the consistent point of the slot the new active created
-	// for the old one.
-	ReverseLSN string `json:"reverse_lsn,omitempty"`
+	// Name is the node whose record this is: a node refuses another's.
+	Name string `json:"node"`
+	handshake.Node
 	// ReverseSlotFor is the switchover for which this node (switching in)
 	// created the reverse slot: a slot of that name found while switching
 	// in is reused only when it was made for this very switch-in; any other
@@ -32,19 +27,14 @@ type Record struct {
 	// Recorded after any older slot was dropped and before the new one is
 	// created.
 	ReverseSlotFor string `json:"reverse_slot_for,omitempty"`
-	// Refused lists switch IDs this node refused or aborted: a late message
-	// of such a switch must change nothing.
-	Refused []string `json:"refused,omitempty"`
 	// LocalSystemID and PeerSystemID are the system identifiers of the
 	// local and the peer database cluster recorded at init: a node refuses
 	// a database it was not initialised on. Empty in records made before
 	// they were kept; filled in then.
-	LocalSystemID string `json:"local_system_id,omitempty"`
-	PeerSystemID  string `json:"peer_system_id,omitempty"`
-	// Reason explains FENCED or FAULT.
-	Reason    string       `json:"reason,omitempty"`
-	UpdatedAt time.Time    `json:"updated_at"`
-	History   []Transition `json:"history,omitempty"`
+	LocalSystemID string       `json:"local_system_id,omitempty"`
+	PeerSystemID  string       `json:"peer_system_id,omitempty"`
+	UpdatedAt     time.Time    `json:"updated_at"`
+	History       []Transition `json:"history,omitempty"`
 }
 
 // Transition is one entry of the bounded history.
@@ -149,8 +139,8 @@ func (s *Store) Load() (Record, error) {
 	if err := json.Unmarshal(b, &r); err != nil {
 		return r, fmt.Errorf("state file %s is damaged: %w", s.Path(), err)
 	}
-	if r.Node != s.node {
-		return Record{}, &ForeignRecordError{Path: s.Path(), Node: s.node, Recorded: r.Node}
+	if r.Name != s.node {
+		return Record{}, &ForeignRecordError{Path: s.Path(), Node: s.node, Recorded: r.Name}
 	}
 	if !r.State.Valid() {
 		return r, fmt.Errorf("state file %s holds unknown state %q", s.Path(), r.State)
@@ -163,8 +153,8 @@ func (s *Store) Load() (Record, error) {
 func (s *Store) Save(r Record, prev handshake.State) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if r.Node != s.node {
-		return &ForeignRecordError{Path: s.Path(), Node: s.node, Recorded: r.Node}
+	if r.Name != s.node {
+		return &ForeignRecordError{Path: s.Path(), Node: s.node, Recorded: r.Name}
 	}
 	r.UpdatedAt = time.Now().UTC()
 	if prev != r.State {
@@ -172,9 +162,6 @@ func (s *Store) Save(r Record, prev handshake.State) error {
 		if len(r.History) > historyLen {
 			r.History = r.History[len(r.History)-historyLen:]
 		}
-	}
-	if len(r.Refused) > historyLen {
-		r.Refused = r.Refused[len(r.Refused)-historyLen:]
 	}
 	b, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {

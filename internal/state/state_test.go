@@ -3,6 +3,8 @@ package state
 import (
 	"errors"
 	"os"
+	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -17,7 +19,7 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 	if _, err := s.Load(); !errors.Is(err, ErrNoState) {
 		t.Fatalf("fresh store: got %v, want ErrNoState", err)
 	}
-	r := Record{Node: "a", State: handshake.Active, Epoch: 1}
+	r := Record{Name: "a", Node: handshake.Node{State: handshake.Active, Epoch: 1}}
 	if err := s.Save(r, ""); err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +78,7 @@ func TestLockIsExclusive(t *testing.T) {
 func TestForeignRecordRefused(t *testing.T) {
 	dir := t.TempDir()
 	a, _ := Open(dir, "node-a")
-	if err := a.Save(Record{Node: "node-a", State: handshake.Active, Epoch: 3}, ""); err != nil {
+	if err := a.Save(Record{Name: "node-a", Node: handshake.Node{State: handshake.Active, Epoch: 3}}, ""); err != nil {
 		t.Fatal(err)
 	}
 	before, err := os.ReadFile(a.Path())
@@ -94,7 +96,7 @@ func TestForeignRecordRefused(t *testing.T) {
 			t.Errorf("error %q does not name %s", err, want)
 		}
 	}
-	if err := b.Save(Record{Node: "node-a", State: handshake.Standby}, handshake.Active); !errors.Is(err, ErrForeignRecord) {
+	if err := b.Save(Record{Name: "node-a", Node: handshake.Node{State: handshake.Standby}}, handshake.Active); !errors.Is(err, ErrForeignRecord) {
 		t.Errorf("node-b saving a record of node-a: got %v, want ErrForeignRecord", err)
 	}
 	if err := CheckOwner(dir, "node-b"); !errors.Is(err, ErrForeignRecord) {
@@ -117,7 +119,7 @@ func TestForeignRecordRefused(t *testing.T) {
 func TestPresentNoticesDeletion(t *testing.T) {
 	dir := t.TempDir()
 	s, _ := Open(dir, "a")
-	if err := s.Save(Record{Node: "a", State: handshake.Standby}, ""); err != nil {
+	if err := s.Save(Record{Name: "a", Node: handshake.Node{State: handshake.Standby}}, ""); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Present(); err != nil {
@@ -128,5 +130,41 @@ func TestPresentNoticesDeletion(t *testing.T) {
 	}
 	if err := s.Present(); !errors.Is(err, ErrStateGone) {
 		t.Fatalf("Present after deletion: got %v, want ErrStateGone", err)
+	}
+}
+
+// TestRecordFileFormat: the handshake part is embedded, and the file keeps
+// the names it always had, so records written by earlier versions load.
+func TestRecordFileFormat(t *testing.T) {
+	dir := t.TempDir()
+	old := `{"node": "node-b", "state": "STANDBY", "epoch": 4, "switch_id": "s9", "fence_lsn": "0/10",
+		"reverse_lsn": "0/20", "refused": ["s8"], "local_system_id": "1", "peer_system_id": "2",
+		"reason": "x", "updated_at": "2026-01-02T03:04:05Z"}`
+	if err := os.WriteFile(filepath.Join(dir, "state.json"), []byte(old), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(dir, "node-b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := handshake.Node{State: handshake.Standby, Epoch: 4, SwitchID: "s9", FenceLSN: "0/10", ReverseLSN: "0/20", Refused: []string{"s8"}, Reason: "x"}
+	if r.Name != "node-b" || !reflect.DeepEqual(r.Node, want) || r.LocalSystemID != "1" || r.PeerSystemID != "2" {
+		t.Fatalf("loaded %+v", r)
+	}
+	if err := s.Save(r, r.State); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "state.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{`"node": "node-b"`, `"state": "STANDBY"`, `"epoch": 4`, `"switch_id": "s9"`, `"refused": [`, `"local_system_id": "1"`} {
+		if !strings.Contains(string(b), key) {
+			t.Errorf("saved record lacks %s:\n%s", key, b)
+		}
 	}
 }

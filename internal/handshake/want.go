@@ -1,0 +1,127 @@
+package handshake
+
+// Want is what a state asks of the world, beside the transitions: the
+// daemon's reconcile loop compares it with what it observes on every event
+// and every tick and repairs the difference (level-triggered), so no
+// decision about a resource is made from the state anywhere else.
+//
+// "As is" means the state's own actions own the resource at that moment
+// (a switch-in binds the VIP itself, in its order), and reconcile must not
+// touch it.
+type Want struct {
+	// Applier: stream from the peer and apply (a standby, also one with
+	// a fault, which keeps streaming and re-checks).
+	Applier Presence
+	// VIP: the service address on this node.
+	VIP Presence
+	// Clients: what client sessions of the database may do.
+	Clients ClientMode
+	// SyncNames: synchronous_standby_names as the synchronous policy
+	// wants it (the active), cleared (a standby: nobody waits on it), or
+	// left as the handshake set it.
+	SyncNames SyncWant
+	// ServiceCheck: service.check runs (the service serves only here).
+	ServiceCheck bool
+	// CommitProbe: the monitor commits a tiny transaction each interval,
+	// because only the active must be able to commit.
+	CommitProbe bool
+	// SweepSlots: pgswitch's own slots that this role does not use may be
+	// dropped; outside the resting states a switch-in may be creating one.
+	SweepSlots bool
+	// PeerSlotAbsent: the slot the peer followed this node from while it
+	// was active must be gone (a standby never keeps it: it retains WAL,
+	// and a later switch-in must not take it for its reverse slot).
+	PeerSlotAbsent bool
+	// QueryPeer: ask the peer, every few seconds, what became of the
+	// switchover (only the peer's answer can lift a FENCED node).
+	QueryPeer bool
+	// LocalFaults: local faults move the node between STANDBY and FAULT.
+	LocalFaults bool
+	// SelfSwitchover: a lasting fault that makes this node unfit to serve
+	// may start a switchover from it (failover.auto).
+	SelfSwitchover bool
+	// InSwitchover: a switchover is in progress (log lines carry its id).
+	InSwitchover bool
+}
+
+// Presence says whether a resource must be present, absent, or is left to
+// the state's actions.
+type Presence int
+
+// The presences.
+const (
+	AsIs Presence = iota
+	Present
+	Absent
+)
+
+func (p Presence) String() string {
+	switch p {
+	case Present:
+		return "present"
+	case Absent:
+		return "absent"
+	}
+	return "as is"
+}
+
+// ClientMode is what client sessions may do with the database.
+type ClientMode string
+
+// The client modes; ClientsAsIs leaves the mode to the state's actions.
+const (
+	ClientsAsIs     ClientMode = ""
+	ClientsWritable ClientMode = "writable"
+	ClientsReadOnly ClientMode = "read_only"
+	ClientsFenced   ClientMode = "fenced"
+)
+
+// SyncWant is what synchronous_standby_names should be.
+type SyncWant int
+
+// The synchronous wants.
+const (
+	SyncAsIs   SyncWant = iota
+	SyncPolicy          // as the synchronous policy says (the active)
+	SyncClear           // empty: nobody waits for this node's standby
+)
+
+// WantOf says what a state wants. An unknown state wants nothing changed.
+func WantOf(s State) Want {
+	switch s {
+	case Active:
+		return Want{Applier: Absent, VIP: Present, Clients: ClientsWritable, SyncNames: SyncPolicy,
+			ServiceCheck: true, CommitProbe: true, SweepSlots: true, SelfSwitchover: true}
+	case RequestingSwitch:
+		// Fenced by its own action; the VIP stays until SWITCHING_OUT.
+		return Want{Applier: Absent, InSwitchover: true}
+	case SwitchingOut:
+		return Want{Applier: Absent, VIP: Absent, InSwitchover: true}
+	case Fenced:
+		return Want{Applier: Absent, VIP: Absent, Clients: ClientsFenced, QueryPeer: true, InSwitchover: true}
+	case Standby:
+		return Want{Applier: Present, VIP: Absent, Clients: ClientsReadOnly, SyncNames: SyncClear,
+			SweepSlots: true, PeerSlotAbsent: true, LocalFaults: true}
+	case Fault:
+		return Want{Applier: Present, VIP: Absent, Clients: ClientsReadOnly, SyncNames: SyncClear,
+			SweepSlots: true, PeerSlotAbsent: true, LocalFaults: true}
+	case AgreeSwitch:
+		return Want{Applier: Present, VIP: Absent, InSwitchover: true}
+	case SwitchingIn:
+		// The switch-in stops the applier, makes the database writable
+		// and binds the VIP itself, in that order.
+		return Want{InSwitchover: true}
+	}
+	return Want{}
+}
+
+// MayWrite says whether clients may write on a node in this state as far
+// as its wants go (ACTIVE), or may come to while its actions run
+// (SWITCHING_IN makes the database writable). At most one node of a pair
+// may be in such a state at any time.
+func MayWrite(s State) bool { return s == Active || s == SwitchingIn }
+
+// MayHoldVIP says whether a node in this state may hold the VIP: wanted
+// (ACTIVE), or left to its actions (REQUESTING_SWITCH keeps it until it
+// switches out; SWITCHING_IN binds it).
+func MayHoldVIP(s State) bool { return WantOf(s).VIP != Absent && s.Valid() && s != Initializing }
