@@ -56,39 +56,69 @@ func (d *Daemon) reconcileSync(ctx context.Context) {
 	}
 }
 
-// syncWanted decides the active's synchronous_standby_names.
+// syncWanted decides the active's synchronous_standby_names from what it
+// observes now (decideSync is the policy).
 func (d *Daemon) syncWanted(ctx context.Context, conn *pgx.Conn) string {
 	cfg := d.conf()
-	name := pgutil.Ident(cfg.PeerApplicationName())
-	if d.sync.lastStreaming.IsZero() {
-		d.sync.lastStreaming = time.Now() // give a new follower its time to connect
-	}
-	after := cfg.Replication.SyncDegradeAfter
 	var streaming bool
 	var behind int64
 	err := conn.QueryRow(ctx, `SELECT true, coalesce(pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), flush_lsn), 0)::bigint
 		FROM pg_catalog.pg_stat_replication WHERE application_name = $1 AND state = 'streaming'`, cfg.PeerApplicationName()).Scan(&streaming, &behind)
-	if err == nil && streaming && behind <= cfg.Switchover.MaxLagBytes {
-		d.sync.lastStreaming = time.Now()
-		d.sync.following = true
-		if d.sync.degraded {
-			d.logger().Warn().Str("standby", cfg.Peer.Name).Msg("synchronous replication resumed: the standby streams again")
+	caughtUp := err == nil && streaming && behind <= cfg.Switchover.MaxLagBytes
+	next, names, change := decideSync(d.sync, time.Now(), caughtUp, cfg.Replication.SyncDegradeAfter, pgutil.Ident(cfg.PeerApplicationName()))
+	d.sync = next
+	switch change {
+	case syncResumed:
+		d.logger().Warn().Str("standby", cfg.Peer.Name).Msg("synchronous replication resumed: the standby streams again")
+	case syncSuspended:
+		d.logger().Error().Str("standby", cfg.Peer.Name).Dur("after", cfg.Replication.SyncDegradeAfter).Msg("synchronous replication suspended: the standby is gone; commits no longer wait for it")
+	}
+	return names
+}
+
+// syncChange is what a decision changed, for the log.
+type syncChange int
+
+const (
+	syncSame syncChange = iota
+	syncResumed
+	syncSuspended
+)
+
+// decideSync is the active's synchronous policy, a pure function: given its
+// bookkeeping, the time, whether the standby streams caught up (within
+// switchover.max_lag_bytes), replication.sync_degrade_after and the
+// standby's name, it returns the new bookkeeping and the names commits must
+// wait for.
+//   - after = 0 (strict): always the standby, gone or not;
+//   - a new active waits for its follower to stream before commits wait for
+//     it (at most after, then degraded);
+//   - the standby gone for longer than after: degraded, no names (the fault
+//     synchronous_degraded), until it streams caught up again.
+func decideSync(st syncState, now time.Time, caughtUp bool, after time.Duration, name string) (syncState, string, syncChange) {
+	change := syncSame
+	if st.lastStreaming.IsZero() {
+		st.lastStreaming = now // give a new follower its time to connect
+	}
+	if caughtUp {
+		st.lastStreaming = now
+		st.following = true
+		if st.degraded {
+			change = syncResumed
 		}
-		d.sync.degraded = false
+		st.degraded = false
 	}
 	if after == 0 {
-		return name // strict: commits always wait for the standby
+		return st, name, change
 	}
-	if after > 0 && time.Since(d.sync.lastStreaming) > after && !d.sync.degraded {
-		d.sync.degraded = true
-		d.logger().Error().Str("standby", cfg.Peer.Name).Dur("after", after).Msg("synchronous replication suspended: the standby is gone; commits no longer wait for it")
+	if after > 0 && now.Sub(st.lastStreaming) > after && !st.degraded {
+		st.degraded = true
+		change = syncSuspended
 	}
-	// Not strict: a new active waits for its follower to stream before
-	// commits wait for it (bounded by sync_degrade_after, then a fault).
-	if d.sync.degraded || !d.sync.following {
-		return ""
+	if st.degraded || !st.following {
+		return st, "", change
 	}
-	return name
+	return st, name, change
 }
 
 // setSyncNames changes synchronous_standby_names (ALTER SYSTEM and a
