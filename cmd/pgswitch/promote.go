@@ -11,7 +11,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pgswitch/pgswitch/internal/api"
-	"github.com/pgswitch/pgswitch/internal/daemon"
 )
 
 func promoteCmd() *cobra.Command {
@@ -51,11 +50,11 @@ serving); 2 usage or configuration error; 3 the outcome needs an operator
 			out := cmd.OutOrStdout()
 			start := time.Now()
 			emit := func(ev api.PromoteEvent) { printEvent(out, ev, start, asJSON) }
-			res, err := daemon.PromoteStream(ctx, api.NewClient(localURL(cfg), sec, 10*time.Second), api.PromoteRequest{DryRun: dryRun}, emit)
+			res, err := api.NewClient(localURL(cfg), sec, 10*time.Second).Promote(ctx, api.PromoteRequest{DryRun: dryRun}, emit)
 			switch {
 			case err != nil && ctx.Err() != nil:
 				return withCode(exitOperator, fmt.Errorf("no result within --timeout %s: the switchover may still be running; check pgswitch status", timeout))
-			case errors.Is(err, daemon.ErrOutcomeUnknown):
+			case errors.Is(err, api.ErrOutcomeUnknown):
 				return withCode(exitOperator, fmt.Errorf("%w; check pgswitch status on both nodes", err))
 			case err != nil:
 				return withCode(exitRefused, fmt.Errorf("local daemon: %w", err))

@@ -1,12 +1,9 @@
 package daemon
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
 	"net/http"
 
 	"github.com/pgswitch/pgswitch/internal/api"
@@ -105,71 +102,12 @@ func (d *Daemon) httpPromote(w http.ResponseWriter, r *http.Request) {
 // relayPromote asks the active node to promote this one.
 func (d *Daemon) relayPromote(ctx context.Context, req api.PromoteRequest, emit func(api.PromoteEvent)) api.PromoteResult {
 	emit(api.PromoteEvent{Message: "this node is the standby: asking " + d.conf().Peer.Name + " to switch over"})
-	res, err := PromoteStream(ctx, d.peer(), req, emit)
+	res, err := d.peer().Promote(ctx, req, emit)
 	switch {
-	case errors.Is(err, ErrOutcomeUnknown):
+	case errors.Is(err, api.ErrOutcomeUnknown):
 		return api.PromoteResult{Outcome: api.PromoteUnknown, ExitCode: 3, Reason: "relaying to " + d.conf().Peer.Name + ": " + err.Error()}
 	case err != nil:
 		return api.PromoteResult{Outcome: api.PromoteRefused, ExitCode: 1, Reason: "relaying to " + d.conf().Peer.Name + ": " + err.Error()}
 	}
 	return res
-}
-
-// ErrOutcomeUnknown: the promote stream broke after the switchover had
-// begun; only the nodes' status can tell how it ended.
-var ErrOutcomeUnknown = errors.New("the switchover began but its outcome is unknown")
-
-// PromoteStream calls POST /v1/promote and passes every event to emit; it
-// returns the final result. Used by the command line and by the relay. An
-// error after the first event wraps ErrOutcomeUnknown.
-func PromoteStream(ctx context.Context, c *api.Client, req api.PromoteRequest, emit func(api.PromoteEvent)) (api.PromoteResult, error) {
-	body, err := json.Marshal(req)
-	if err != nil {
-		return api.PromoteResult{}, err
-	}
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, c.BaseURL+"/v1/promote", bytesReader(body))
-	if err != nil {
-		return api.PromoteResult{}, err
-	}
-	hreq.Header.Set("Content-Type", "application/json")
-	if len(c.Token) > 0 {
-		hreq.Header.Set("Authorization", "Bearer "+string(c.Token))
-	}
-	hc := *c.HTTP
-	hc.Timeout = 0 // the stream lasts as long as the switchover; ctx bounds it
-	resp, err := hc.Do(hreq)
-	if err != nil {
-		return api.PromoteResult{}, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return api.PromoteResult{}, &api.HTTPError{Code: resp.StatusCode, Body: string(b)}
-	}
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 4<<20)
-	started := false
-	broke := func(err error) error {
-		if started {
-			return fmt.Errorf("%w: %v", ErrOutcomeUnknown, err)
-		}
-		return err
-	}
-	for sc.Scan() {
-		var ev api.PromoteEvent
-		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
-			return api.PromoteResult{}, broke(err)
-		}
-		if ev.Result != nil {
-			return *ev.Result, nil
-		}
-		if ev.Step != nil {
-			started = true
-		}
-		emit(ev)
-	}
-	if err := sc.Err(); err != nil {
-		return api.PromoteResult{}, broke(err)
-	}
-	return api.PromoteResult{}, broke(errors.New("the promote stream ended without a result"))
 }

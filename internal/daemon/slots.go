@@ -6,10 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/pgswitch/pgswitch/internal/handshake"
-	"github.com/pgswitch/pgswitch/internal/pgutil"
 )
 
 // watchSlots (every 30 supervision intervals) looks for replication slots on the local database that no
@@ -39,48 +36,28 @@ func (d *Daemon) watchSlots(ctx context.Context) error {
 }
 
 func (d *Daemon) sweepSlots(ctx context.Context, st handshake.State) (string, error) {
-	conn, err := pgutil.Connect(ctx, d.conf().Postgres.DSN, pgutil.Options{AppName: d.conf().ApplicationName() + "_admin"})
-	if err != nil {
-		return "", err
-	}
-	defer conn.Close(context.Background())
-	rows, err := conn.Query(ctx, `SELECT slot_name::text, active,
-		coalesce(pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), restart_lsn), 0)::bigint
-		FROM pg_catalog.pg_replication_slots`)
-	if err != nil {
-		return "", err
-	}
-	type slot struct {
-		name     string
-		active   bool
-		retained int64
-	}
-	slots, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (slot, error) {
-		var s slot
-		err := r.Scan(&s.name, &s.active, &s.retained)
-		return s, err
-	})
+	slots, err := d.localDB().Slots(ctx)
 	if err != nil {
 		return "", err
 	}
 	var stray []string
 	for _, s := range slots {
-		if s.active || (st == handshake.Active && s.name == d.conf().PeerSlotName()) {
+		if s.Active || (st == handshake.Active && s.Name == d.conf().PeerSlotName()) {
 			continue
 		}
-		if strings.HasPrefix(s.name, "pgswitch_") {
+		if strings.HasPrefix(s.Name, "pgswitch_") {
 			if !d.sweepAllowed(st) {
 				return "", nil
 			}
-			d.logger().Warn().Str("slot", s.name).Int64("retained_bytes", s.retained).Msg("dropping a pgswitch slot that no node uses")
-			_, err := conn.Exec(ctx, "SELECT pg_catalog.pg_drop_replication_slot($1)", s.name)
+			d.logger().Warn().Str("slot", s.Name).Int64("retained_bytes", s.Retained).Msg("dropping a pgswitch slot that no node uses")
+			err := d.localDB().DropSlot(ctx, s.Name)
 			d.slotMu.Unlock()
 			if err != nil {
-				return "", fmt.Errorf("dropping slot %s: %w", s.name, err)
+				return "", fmt.Errorf("dropping slot %s: %w", s.Name, err)
 			}
 			continue
 		}
-		stray = append(stray, fmt.Sprintf("%s (inactive, retains %d bytes of WAL)", s.name, s.retained))
+		stray = append(stray, fmt.Sprintf("%s (inactive, retains %d bytes of WAL)", s.Name, s.Retained))
 	}
 	if len(stray) == 0 {
 		return "", nil

@@ -1,13 +1,6 @@
 package daemon
 
-import (
-	"bytes"
-	"io"
-
-	"github.com/pgswitch/pgswitch/internal/replication"
-)
-
-func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
+import "github.com/pgswitch/pgswitch/internal/replication"
 
 func parseLSN(s string) (replication.LSN, error) {
 	if s == "" {

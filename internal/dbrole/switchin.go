@@ -99,6 +99,33 @@ func (d *DB) LookupSlot(ctx context.Context, slot string) (info replication.Slot
 	return info, found, err
 }
 
+// SlotUse is a replication slot of this database and the WAL it retains.
+type SlotUse struct {
+	Name     string
+	Active   bool
+	Retained int64 // bytes of WAL from its restart point to the write position
+}
+
+// Slots lists the replication slots of this database cluster.
+func (d *DB) Slots(ctx context.Context) ([]SlotUse, error) {
+	var out []SlotUse
+	err := d.with(ctx, func(conn *pgx.Conn) error {
+		rows, err := conn.Query(ctx, `SELECT slot_name::text, active,
+			coalesce(pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), restart_lsn), 0)::bigint
+			FROM pg_catalog.pg_replication_slots`)
+		if err != nil {
+			return fmt.Errorf("listing replication slots: %w", err)
+		}
+		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (SlotUse, error) {
+			var s SlotUse
+			err := r.Scan(&s.Name, &s.Active, &s.Retained)
+			return s, err
+		})
+		return err
+	})
+	return out, err
+}
+
 // DropSlot drops a slot on this database (ending its walsender first).
 func (d *DB) DropSlot(ctx context.Context, slot string) error {
 	return d.with(ctx, func(conn *pgx.Conn) error { return replication.DropSlot(ctx, conn, slot) })
