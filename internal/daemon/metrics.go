@@ -18,14 +18,9 @@ type collector struct {
 	txns, changes, bytes, sessions, notFound, streaming      *prometheus.Desc
 }
 
-var allStates = []handshake.State{handshake.Active, handshake.RequestingSwitch, handshake.SwitchingOut,
-	handshake.Standby, handshake.AgreeSwitch, handshake.SwitchingIn, handshake.Fenced, handshake.Fault}
+var allStates = handshake.States
 
-var allApplierFaults = []replication.FaultReason{replication.FaultPrimaryUnreachable, replication.FaultStandbyUnreachable,
-	replication.FaultMissingSlot, replication.FaultSlotInUse, replication.FaultMissingOrigin, replication.FaultMissingSchema,
-	replication.FaultMissingTable, replication.FaultSchemaDrift, replication.FaultTypeMismatch, replication.FaultNoIdentity,
-	replication.FaultDivergence, replication.FaultDiskFull, replication.FaultApply, replication.FaultStream, replication.FaultOwnChanges,
-	replication.FaultWrongDatabase}
+var allApplierFaults = replication.AllFaults
 
 func newCollector(d *Daemon) *collector {
 	node := prometheus.Labels{"node": d.conf().Node.Name}

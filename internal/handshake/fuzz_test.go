@@ -8,7 +8,7 @@ import (
 )
 
 var (
-	fuzzStates = []State{Active, RequestingSwitch, SwitchingOut, Standby, AgreeSwitch, SwitchingIn, Fenced, Fault}
+	fuzzStates = States
 	fuzzEvents = []EventKind{EvPromote, EvFenced, EvPeerAgreed, EvPeerRefused, EvFailed, EvSwitchedOut, EvPeerActive,
 		EvPeerWillNotPromote, EvPeerUnreachable, EvRequest, EvCaughtUp, EvCatchupTimeout, EvLocalFault, EvFaultCleared,
 		EvSwitchOut, EvAbort, EvAgreeTimeout, EvSwitchedIn, EvRestart, "bogus"}

@@ -19,6 +19,10 @@ const (
 	Initializing State = "INITIALIZING"
 )
 
+// States are the states a running daemon can be in (not Initializing), in
+// the order above: the metrics export each.
+var States = []State{Active, RequestingSwitch, SwitchingOut, Standby, AgreeSwitch, SwitchingIn, Fenced, Fault}
+
 // Valid reports whether s is a known state.
 func (s State) Valid() bool {
 	switch s {

@@ -40,6 +40,12 @@ const (
 	FaultWrongDatabase FaultReason = "wrong_database"
 )
 
+// AllFaults is every reason above, once, in the order above: the metrics
+// export each of them (0 or 1), so a new reason belongs here too.
+var AllFaults = []FaultReason{FaultPrimaryUnreachable, FaultStandbyUnreachable, FaultMissingSlot, FaultSlotInUse,
+	FaultMissingOrigin, FaultMissingSchema, FaultMissingTable, FaultSchemaDrift, FaultTypeMismatch, FaultNoIdentity,
+	FaultDivergence, FaultDiskFull, FaultApply, FaultStream, FaultOwnChanges, FaultWrongDatabase}
+
 // Fault is a named reason plus what exactly went wrong.
 type Fault struct {
 	Reason FaultReason
