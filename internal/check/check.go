@@ -12,6 +12,7 @@ import (
 	"github.com/pgswitch/pgswitch/internal/config"
 	"github.com/pgswitch/pgswitch/internal/handshake"
 	"github.com/pgswitch/pgswitch/internal/pgutil"
+	"github.com/pgswitch/pgswitch/internal/quorum"
 	"github.com/pgswitch/pgswitch/internal/replication"
 	"github.com/pgswitch/pgswitch/internal/schema"
 	"github.com/pgswitch/pgswitch/internal/setup"
@@ -99,9 +100,12 @@ func Run(ctx context.Context, cfg *config.Config) (*Report, error) {
 		}
 	}
 	localState := handshake.State("")
+	var localRec *state.Record
+	defer func() { quorumFindings(ctx, r, cfg, localRec) }()
 	if store, err := state.Open(cfg.Node.StateDir, cfg.Node.Name); err == nil {
 		if rec, err := store.Load(); err == nil {
 			localState = rec.State
+			localRec = &rec
 			r.ok(cfg.Node.Name, "state file says %s (epoch %d)", rec.State, rec.Epoch)
 			verifyIdentity(ctx, r, local, cfg.Postgres.DSN, "local", rec.LocalSystemID)
 			verifyIdentity(ctx, r, peer, cfg.Postgres.PeerDSN, "peer", rec.PeerSystemID)
@@ -254,4 +258,51 @@ func slotFindings(ctx context.Context, r *Report, cfg *config.Config, source, ta
 		r.fail(target.name, "slot %s exists on the standby side: it retains WAL for nobody (pgswitch drops it at the next switchover; or drop it by hand)", other)
 	}
 	return nil
+}
+
+// quorumFindings checks the quorum of SPEC §9 when one is configured: etcd
+// reachable, and the pair's keys consistent with this node's record (the
+// leader key names the ACTIVE node, in an epoch not behind this node's).
+func quorumFindings(ctx context.Context, r *Report, cfg *config.Config, rec *state.Record) {
+	if len(cfg.Quorum.Endpoints) == 0 {
+		r.ok("quorum", "none configured (quorum.endpoints is empty): no unplanned failover")
+		return
+	}
+	c, err := quorum.New(quorum.FromConfig(cfg.Quorum))
+	if err != nil {
+		r.fail("quorum", "%v", err)
+		return
+	}
+	defer c.Close()
+	st, err := c.ReadLeader(ctx)
+	if err != nil {
+		r.fail("quorum", "etcd at %s is not usable: %v", strings.Join(cfg.Quorum.Endpoints, ","), err)
+		return
+	}
+	switch {
+	case !st.Present:
+		r.ok("quorum", "etcd at %s reachable; leader key %s is absent (no node holds it)", strings.Join(cfg.Quorum.Endpoints, ","), c.LeaderKey())
+	default:
+		r.ok("quorum", "etcd at %s reachable; leader key %s held by %s in epoch %d, lease %s left",
+			strings.Join(cfg.Quorum.Endpoints, ","), c.LeaderKey(), st.Node, st.Epoch, st.TTLLeft)
+		if st.Node != cfg.Node.Name && st.Node != cfg.Peer.Name {
+			r.fail("quorum", "the leader key names %s, which is neither %s nor %s: is quorum.cluster %q shared with another pair?", st.Node, cfg.Node.Name, cfg.Peer.Name, cfg.Quorum.Cluster)
+		}
+		if rec != nil {
+			if st.Epoch < int64(rec.Epoch) {
+				r.fail("quorum", "the leader key's epoch %d is behind %s's epoch %d", st.Epoch, cfg.Node.Name, rec.Epoch)
+			}
+			if rec.State == handshake.Active && st.Node != cfg.Node.Name {
+				r.fail("quorum", "the leader key names %s, but %s is ACTIVE", st.Node, cfg.Node.Name)
+			}
+			if st.Node == cfg.Node.Name && rec.State != handshake.Active {
+				r.fail("quorum", "the leader key names %s, but its state is %s", cfg.Node.Name, rec.State)
+			}
+		}
+	}
+	if names, err := c.ReadSync(ctx); err != nil {
+		r.fail("quorum", "reading the sync key: %v", err)
+	} else if len(names) > 0 {
+		r.ok("quorum", "the sync key names %s", strings.Join(names, ", "))
+	}
 }

@@ -1,0 +1,48 @@
+package integration
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/pgswitch/pgswitch/integration/harness"
+	"github.com/pgswitch/pgswitch/internal/pgtest"
+	"github.com/pgswitch/pgswitch/internal/quorum"
+)
+
+// check reads the quorum (SPEC §9) against a real etcd: reachable or not,
+// the leader key's holder and epoch, and whether they agree with this
+// node's record (the ACTIVE node must be the one named; a key naming a node
+// of another pair is a shared quorum.cluster).
+func TestCheckReadsTheQuorum(t *testing.T) {
+	etcd := pgtest.StartEtcd(t, 1)
+	p := newPair(t, harness.Options{Schema: counterSchema, Seed: counterSeed})
+	ctx := ctxFor(t, 2*time.Minute)
+	a := p.Nodes[0]
+	must(t, p.Init(ctx))
+	q := []string{"quorum:", "  endpoints: [" + etcd.Endpoints()[0] + "]", "  cluster: checktest", "  lease_ttl: 3s"}
+	must(t, p.WriteConfig(a, q))
+
+	runCLI(t, p, cliCase{name: "no leader yet", node: 0, args: []string{"check"}, wantCode: 0,
+		wantOut: []string{"etcd at " + etcd.Endpoints()[0] + " reachable; leader key /pgswitch/checktest/leader is absent"}})
+
+	qc, err := quorum.New(quorum.Settings{Endpoints: etcd.Endpoints(), Cluster: "checktest", Prefix: "/pgswitch/", LeaseTTL: 10 * time.Second})
+	must(t, err)
+	defer qc.Close()
+	lease, err := qc.Grant(ctx)
+	must(t, err)
+	held, err := qc.TakeLeader(ctx, lease, "node-a", 1)
+	must(t, err)
+	runCLI(t, p, cliCase{name: "node-a holds it", node: 0, args: []string{"check"}, wantCode: 0,
+		wantOut: []string{"held by node-a in epoch 1"}})
+
+	// The key handed to node-b while node-a's record says ACTIVE.
+	_, err = qc.Handover(ctx, lease, held, "node-b")
+	must(t, err)
+	runCLI(t, p, cliCase{name: "another leader than the ACTIVE node", node: 0, args: []string{"check"}, wantCode: 1,
+		wantOut: []string{"the leader key names node-b, but node-a is ACTIVE"}})
+
+	must(t, etcd.Members[0].Kill())
+	runCLI(t, p, cliCase{name: "etcd down", node: 0, args: []string{"check"}, wantCode: 1,
+		wantOut: []string{fmt.Sprintf("etcd at %s is not usable", etcd.Endpoints()[0])}})
+}
