@@ -2,6 +2,8 @@ package integration
 
 import (
 	"fmt"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -35,6 +37,25 @@ func TestCheckReadsTheQuorum(t *testing.T) {
 	must(t, err)
 	runCLI(t, p, cliCase{name: "node-a holds it", node: 0, args: []string{"check"}, wantCode: 0,
 		wantOut: []string{"held by node-a in epoch 1"}})
+
+	// The daemon shows the quorum in /v1/status and pgswitch status.
+	must(t, p.StartDaemon(ctx, a))
+	pgtest.Eventually(t, 30*time.Second, "node-a's status to show the leader key", func() (bool, error) {
+		st, err := p.Status(ctx, a)
+		if err != nil {
+			return false, err
+		}
+		return st.Quorum != nil && st.Quorum.Reachable && st.Quorum.Holder == "node-a" && st.Quorum.Epoch == 1 && st.Quorum.LeaseLeftMS > 0, nil
+	})
+	out, errOut, _, err := p.Run(ctx, a, "status")
+	must(t, err)
+	if !strings.Contains(out+errOut, "leader node-a, epoch 1, lease") {
+		t.Errorf("pgswitch status does not show the quorum:\n%s%s", out, errOut)
+	}
+	must(t, a.Daemon.Signal(syscall.SIGTERM))
+	if _, err := a.Daemon.Wait(30 * time.Second); err != nil {
+		t.Fatal(err)
+	}
 
 	// The key handed to node-b while node-a's record says ACTIVE.
 	_, err = qc.Handover(ctx, lease, held, "node-b")

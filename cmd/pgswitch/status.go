@@ -152,6 +152,22 @@ func printStatus(w io.Writer, names []string, sts []api.Status, errs []error) {
 		}
 		return "not held"
 	})
+	row("quorum", func(s api.Status) string {
+		switch q := s.Quorum; {
+		case q == nil:
+			return "-"
+		case !q.Reachable:
+			return "unreachable: " + q.Error
+		case q.Holder == "":
+			return "no leader"
+		default:
+			out := fmt.Sprintf("leader %s, epoch %d, lease %s left", q.Holder, q.Epoch, time.Duration(q.LeaseLeftMS)*time.Millisecond)
+			if len(q.Sync) > 0 {
+				out += ", sync " + strings.Join(q.Sync, ",")
+			}
+			return out
+		}
+	})
 	row("faults", func(s api.Status) string {
 		if len(s.Faults) == 0 {
 			return "none"

@@ -18,8 +18,21 @@ type Status struct {
 	Replication *Replication `json:"replication,omitempty"`
 	VIP         *VIP         `json:"vip,omitempty"`
 	Peer        *PeerView    `json:"peer,omitempty"`
+	Quorum      *Quorum      `json:"quorum,omitempty"`
 
 	LastSwitchover *Switchover `json:"last_switchover,omitempty"`
+}
+
+// Quorum is the pair's keys in etcd as this node last read them (SPEC §9;
+// only with quorum.endpoints).
+type Quorum struct {
+	Reachable   bool      `json:"reachable"`
+	Error       string    `json:"error,omitempty"`
+	Holder      string    `json:"holder,omitempty"` // the leader key's node; "" when absent
+	Epoch       int64     `json:"epoch,omitempty"`
+	LeaseLeftMS int64     `json:"lease_left_ms,omitempty"`
+	Sync        []string  `json:"sync,omitempty"` // the standbys the sync key names
+	SeenAt      time.Time `json:"seen_at,omitempty"`
 }
 
 // Fault is a named local fault.

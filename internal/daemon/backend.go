@@ -43,7 +43,7 @@ func (d *Daemon) IsStandby(ctx context.Context) bool {
 // Status is the /v1/status document.
 func (d *Daemon) Status(ctx context.Context) api.Status {
 	d.mu.Lock()
-	rec, v, pv := d.rec, d.db, d.peerView
+	rec, v, pv, qv := d.rec, d.db, d.peerView, d.quorum
 	d.mu.Unlock()
 	st := api.Status{
 		Node: d.conf().Node.Name, State: string(rec.State), Epoch: rec.Epoch, SwitchID: rec.SwitchID,
@@ -65,6 +65,10 @@ func (d *Daemon) Status(ctx context.Context) api.Status {
 		}
 	}
 	st.Peer = &pv
+	if qv != nil {
+		q := *qv
+		st.Quorum = &q
+	}
 	st.LastSwitchover = d.lastSwitchover()
 	if !d.vip.Disabled() {
 		st.VIP = &api.VIP{Address: d.vip.Address(), Interface: d.vip.Interface(), Held: d.vipHeld.Load()}

@@ -40,6 +40,7 @@ type Daemon struct {
 	rec      state.Record
 	db       dbView
 	peerView api.PeerView
+	quorum   *api.Quorum // nil without quorum.endpoints
 	applier  *appRun
 
 	faults      faultSet
@@ -138,6 +139,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	g.Go(func() error { return srv.Serve(gctx, ln) })
 	g.Go(func() error { return d.watchDatabase(gctx) })
 	g.Go(func() error { return d.watchPeer(gctx) })
+	g.Go(func() error { return d.watchQuorum(gctx) })
 	g.Go(func() error { return d.watchService(gctx) })
 	g.Go(func() error { return d.watchSlots(gctx) })
 	g.Go(func() error { return d.watchStateFile(gctx) })

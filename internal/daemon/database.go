@@ -11,6 +11,7 @@ import (
 	"github.com/pgswitch/pgswitch/internal/api"
 	"github.com/pgswitch/pgswitch/internal/handshake"
 	"github.com/pgswitch/pgswitch/internal/pgutil"
+	"github.com/pgswitch/pgswitch/internal/quorum"
 )
 
 // dbView is the local database as last seen.
@@ -135,6 +136,51 @@ func (d *Daemon) watchPeer(ctx context.Context) error {
 			v = api.PeerView{Name: st.Node, Reachable: true, State: st.State, Epoch: st.Epoch, SeenAt: time.Now().UTC()}
 		}
 		d.peerView = v
+		d.mu.Unlock()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+// watchQuorum reads the pair's keys in etcd every 2 s, for status (with
+// quorum.endpoints; the daemon does not take the leader key yet).
+func (d *Daemon) watchQuorum(ctx context.Context) error {
+	cfg := d.conf()
+	if len(cfg.Quorum.Endpoints) == 0 {
+		return nil
+	}
+	c, err := quorum.New(quorum.FromConfig(cfg.Quorum))
+	if err != nil {
+		// Status says so; nothing else depends on the quorum yet.
+		d.mu.Lock()
+		d.quorum = &api.Quorum{Error: err.Error()}
+		d.mu.Unlock()
+		return nil
+	}
+	defer c.Close()
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	for {
+		v := &api.Quorum{}
+		st, err := c.ReadLeader(ctx)
+		if err == nil {
+			var names []string
+			names, err = c.ReadSync(ctx)
+			v.Sync = names
+		}
+		if err != nil {
+			v.Error = err.Error()
+		} else {
+			v.Reachable, v.SeenAt = true, time.Now().UTC()
+			if st.Present {
+				v.Holder, v.Epoch, v.LeaseLeftMS = st.Node, st.Epoch, st.TTLLeft.Milliseconds()
+			}
+		}
+		d.mu.Lock()
+		d.quorum = v
 		d.mu.Unlock()
 		select {
 		case <-t.C:
