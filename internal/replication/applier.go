@@ -32,6 +32,11 @@ type Config struct {
 	LagPoll          time.Duration // polling of the primary's WAL position (default 1 s)
 	MinBackoff       time.Duration // first reconnect delay (default 200 ms)
 	MaxBackoff       time.Duration // longest reconnect delay (default 5 s)
+	// StopGrace bounds a stop: the session may finish what is complete
+	// for this long, then its connections are cut, so that a hung backend
+	// (a lock wait, a stuck disk) cannot hold the daemon's shutdown or a
+	// switch-in (default 10 s).
+	StopGrace time.Duration
 }
 
 func (c *Config) defaults() {
@@ -52,6 +57,9 @@ func (c *Config) defaults() {
 	}
 	if c.MaxBackoff <= 0 {
 		c.MaxBackoff = 5 * time.Second
+	}
+	if c.StopGrace <= 0 {
+		c.StopGrace = 10 * time.Second
 	}
 }
 

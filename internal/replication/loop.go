@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -67,6 +68,7 @@ func (a *Applier) runSession(ctx context.Context) error {
 		return wrapPrimary(err, "cannot open a replication connection to the active node")
 	}
 	defer rconn.Close(context.Background())
+	defer a.cutAfterGrace(ctx, sess.conn, rconn)()
 	if a.cfg.VerifySystem != nil {
 		ident, err := pglogrepl.IdentifySystem(sessCtx, rconn)
 		if err != nil {
@@ -118,6 +120,39 @@ func (a *Applier) runSession(ctx context.Context) error {
 		return nil
 	}
 	return err
+}
+
+// cutAfterGrace watches for the stop (ctx) and, if the session has not
+// ended StopGrace later, cuts both connections: their reads run without a
+// context (the session finishes what is complete after a stop), so a
+// backend that never answers would otherwise hold the stop forever. The
+// returned function ends the watch and waits for it.
+func (a *Applier) cutAfterGrace(ctx context.Context, conns ...*pgconn.PgConn) func() {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		select {
+		case <-done:
+			return
+		case <-ctx.Done():
+		}
+		t := time.NewTimer(a.cfg.StopGrace)
+		defer t.Stop()
+		select {
+		case <-done:
+		case <-t.C:
+			a.log.Warn().Dur("grace", a.cfg.StopGrace).Msg("the apply session did not end after the stop: cutting its connections")
+			for _, c := range conns {
+				_ = c.Conn().SetDeadline(time.Now())
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		wg.Wait()
+	}
 }
 
 // verifySystem lets the configuration judge a system identifier.

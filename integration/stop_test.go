@@ -1,0 +1,56 @@
+package integration
+
+import (
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/pgswitch/pgswitch/integration/harness"
+	"github.com/pgswitch/pgswitch/internal/pgtest"
+)
+
+// A standby whose apply backend never answers (here: it waits for a lock a
+// session on the standby holds) still stops: the session gets its grace to
+// finish what is complete, then its connections are cut. Nothing is lost:
+// once the lock is gone and the daemon is back, the standby has every
+// transaction exactly once.
+func TestStopWithAHungApplyBackend(t *testing.T) {
+	p := newPair(t, harness.Options{Schema: counterSchema, Seed: counterSeed})
+	ctx := ctxFor(t, 3*time.Minute)
+	a, b := p.Nodes[0], p.Nodes[1]
+	startBoth(t, ctx, p)
+	must(t, p.WaitStreaming(ctx, b, false))
+	must(t, p.WaitCaughtUp(ctx, a, b))
+
+	lock, err := b.Cluster.Conn(ctx, harness.DB)
+	must(t, err)
+	defer lock.Close(ctx)
+	_, err = lock.Exec(ctx, "BEGIN; LOCK TABLE counters IN ACCESS EXCLUSIVE MODE")
+	must(t, err)
+	for i := range 20 {
+		must(t, a.Cluster.Exec(ctx, harness.DB, "UPDATE counters SET n = n + 1 WHERE id = $1", 1+i%5))
+	}
+	pgtest.Eventually(t, 30*time.Second, "node-b's apply backend to wait for the lock", func() (bool, error) {
+		n, err := b.Cluster.QueryString(ctx, harness.DB, `SELECT count(*) FROM pg_catalog.pg_stat_activity
+			WHERE application_name LIKE '%\_apply' AND wait_event_type = 'Lock'`)
+		return n == "1", err
+	})
+
+	must(t, b.Daemon.Signal(syscall.SIGTERM))
+	// The grace is 10 s; without the cut the daemon would wait for the
+	// lock for ever.
+	if _, err := b.Daemon.Wait(45 * time.Second); err != nil {
+		t.Fatalf("node-b's daemon did not stop with its apply backend hung: %v", err)
+	}
+	if log := b.Daemon.Log(); !strings.Contains(log, "cutting its connections") {
+		t.Errorf("the daemon's log does not say it cut the hung session:\n%s", tail(log, 30))
+	}
+
+	_, err = lock.Exec(ctx, "COMMIT")
+	must(t, err)
+	must(t, p.StartDaemon(ctx, b))
+	must(t, p.WaitStreaming(ctx, b, false))
+	must(t, p.WaitCaughtUp(ctx, a, b))
+	must(t, p.SameData(ctx, "counters", "events"))
+}
