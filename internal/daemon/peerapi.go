@@ -74,7 +74,7 @@ func (d *Daemon) httpPromote(w http.ResponseWriter, r *http.Request) {
 	}
 	done := make(chan api.PromoteResult, 1)
 	if !d.goOwned(func() {
-		if st := d.state(); st == handshake.Standby || st == handshake.Fault {
+		if handshake.WantOf(d.state()).RelayPromote {
 			done <- d.relayPromote(r.Context(), req, emit)
 			return
 		}

@@ -36,7 +36,7 @@ func (d *Daemon) onRequest(ctx context.Context, req api.PeerRequest) (api.PeerAn
 		d.mu.Unlock()
 		return api.PeerAnswer{Agree: agree, Reason: reason, State: string(st), Epoch: ep, Steps: steps()}, nil
 	}
-	if reason := d.standbyFault(); reason != "" && d.state() == handshake.Standby {
+	if reason := d.standbyFault(); reason != "" && handshake.WantOf(d.state()).LocalFaults {
 		_, _ = d.step(handshake.Event{Kind: handshake.EvLocalFault, Reason: reason})
 	}
 	acts, err := d.step(handshake.Event{Kind: handshake.EvRequest, SwitchID: req.SwitchID, Epoch: req.Epoch, FenceLSN: req.FenceLSN})

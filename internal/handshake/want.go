@@ -42,6 +42,9 @@ type Want struct {
 	SelfSwitchover bool
 	// InSwitchover: a switchover is in progress (log lines carry its id).
 	InSwitchover bool
+	// RelayPromote: `pgswitch promote` run at this node is relayed to the
+	// active one (a standby asks the active to switch to it).
+	RelayPromote bool
 }
 
 // Presence says whether a resource must be present, absent, or is left to
@@ -101,10 +104,10 @@ func WantOf(s State) Want {
 		return Want{Applier: Absent, VIP: Absent, Clients: ClientsFenced, QueryPeer: true, InSwitchover: true}
 	case Standby:
 		return Want{Applier: Present, VIP: Absent, Clients: ClientsReadOnly, SyncNames: SyncClear,
-			SweepSlots: true, PeerSlotAbsent: true, LocalFaults: true}
+			SweepSlots: true, PeerSlotAbsent: true, LocalFaults: true, RelayPromote: true}
 	case Fault:
 		return Want{Applier: Present, VIP: Absent, Clients: ClientsReadOnly, SyncNames: SyncClear,
-			SweepSlots: true, PeerSlotAbsent: true, LocalFaults: true}
+			SweepSlots: true, PeerSlotAbsent: true, LocalFaults: true, RelayPromote: true}
 	case AgreeSwitch:
 		return Want{Applier: Present, VIP: Absent, InSwitchover: true}
 	case SwitchingIn:

@@ -9,26 +9,26 @@ func TestWantOfEveryState(t *testing.T) {
 		applier, vip Presence
 		clients      ClientMode
 		sync         SyncWant
-		flags        string // service check, commit probe, sweep, peer slot absent, query peer, local faults, self switchover, in switchover
+		flags        string // service check, commit probe, sweep, peer slot absent, query peer, local faults, self switchover, in switchover, relay promote
 	}
 	want := map[State]row{
-		Active:           {Absent, Present, ClientsWritable, SyncPolicy, "SCW---A-"},
-		RequestingSwitch: {Absent, AsIs, ClientsAsIs, SyncAsIs, "-------I"},
-		SwitchingOut:     {Absent, Absent, ClientsAsIs, SyncAsIs, "-------I"},
-		Fenced:           {Absent, Absent, ClientsFenced, SyncAsIs, "----Q--I"},
-		Standby:          {Present, Absent, ClientsReadOnly, SyncClear, "--WP-L--"},
-		Fault:            {Present, Absent, ClientsReadOnly, SyncClear, "--WP-L--"},
-		AgreeSwitch:      {Present, Absent, ClientsAsIs, SyncAsIs, "-------I"},
-		SwitchingIn:      {AsIs, AsIs, ClientsAsIs, SyncAsIs, "-------I"},
-		Initializing:     {AsIs, AsIs, ClientsAsIs, SyncAsIs, "--------"},
+		Active:           {Absent, Present, ClientsWritable, SyncPolicy, "SCW---A--"},
+		RequestingSwitch: {Absent, AsIs, ClientsAsIs, SyncAsIs, "-------I-"},
+		SwitchingOut:     {Absent, Absent, ClientsAsIs, SyncAsIs, "-------I-"},
+		Fenced:           {Absent, Absent, ClientsFenced, SyncAsIs, "----Q--I-"},
+		Standby:          {Present, Absent, ClientsReadOnly, SyncClear, "--WP-L--R"},
+		Fault:            {Present, Absent, ClientsReadOnly, SyncClear, "--WP-L--R"},
+		AgreeSwitch:      {Present, Absent, ClientsAsIs, SyncAsIs, "-------I-"},
+		SwitchingIn:      {AsIs, AsIs, ClientsAsIs, SyncAsIs, "-------I-"},
+		Initializing:     {AsIs, AsIs, ClientsAsIs, SyncAsIs, "---------"},
 	}
 	flags := func(w Want) string {
-		b := []byte("--------")
+		b := []byte("---------")
 		for i, f := range []struct {
 			on bool
 			c  byte
 		}{{w.ServiceCheck, 'S'}, {w.CommitProbe, 'C'}, {w.SweepSlots, 'W'}, {w.PeerSlotAbsent, 'P'},
-			{w.QueryPeer, 'Q'}, {w.LocalFaults, 'L'}, {w.SelfSwitchover, 'A'}, {w.InSwitchover, 'I'}} {
+			{w.QueryPeer, 'Q'}, {w.LocalFaults, 'L'}, {w.SelfSwitchover, 'A'}, {w.InSwitchover, 'I'}, {w.RelayPromote, 'R'}} {
 			if f.on {
 				b[i] = f.c
 			}
