@@ -65,16 +65,14 @@ func (c pnConfig) String() string {
 	if c.noAbortResolve {
 		s += " noAbortResolve=true"
 	}
+	if c.shipped {
+		s = fmt.Sprintf("shipped (handshake.Resolve) lateAnswers=%v gatedPromote=%v", c.lateAnswers, c.gatedPromote)
+	}
 	return s
 }
 
-// pnChooser picks the next choice among n (rand, fuzz bytes, or a recorded
-// list being minimised).
-type pnChooser interface{ pick(n int) int }
-
-type pnRand struct{ r *rand.Rand }
-
-func (c pnRand) pick(n int) int { return c.r.IntN(n) }
+// Choices come from a chooser (pair_model_test.go): randChooser, or pnList
+// below (fuzz bytes, or a recorded list being minimised).
 
 // pnList replays (and records) choices; past its end it picks 0.
 type pnList struct {
@@ -560,7 +558,7 @@ func (p *pnet) checkPair() {
 // ── the schedule ──────────────────────────────────────────────────────
 
 // chaos does one random thing; it may find nothing to do.
-func (p *pnet) chaos(c pnChooser) {
+func (p *pnet) chaos(c chooser) {
 	switch p.pickCase(c) {
 	case 28, 29:
 		for i := range 2 {
@@ -642,7 +640,7 @@ var pnProfiles = [][10]int{
 
 var pnCaseOf = [10]int{0, 12, 20, 22, 23, 25, 26, 27, 28, 30}
 
-func (p *pnet) pickCase(c pnChooser) int {
+func (p *pnet) pickCase(c chooser) int {
 	if p.profile == 0 {
 		return c.pick(32)
 	}
@@ -663,7 +661,7 @@ func (p *pnet) pickCase(c pnChooser) int {
 
 // runPending runs a random pending of the given kinds (a local completion
 // with a random outcome).
-func (p *pnet) runPending(c pnChooser, kinds ...pnKind) {
+func (p *pnet) runPending(c chooser, kinds ...pnKind) {
 	var ks []int
 	for k, pd := range p.pend {
 		if slices.Contains(kinds, pd.kind) {
@@ -750,11 +748,11 @@ const (
 // pnRun runs one schedule: chaos steps (until the chooser is exhausted, if
 // it can be), then the healed network. It returns the pair and the first
 // failure, and the healed step count.
-func pnRun(cfg pnConfig, c pnChooser, chaosSteps int) (*pnet, int, error) {
+func pnRun(cfg pnConfig, c chooser, chaosSteps int) (*pnet, int, error) {
 	return pnRunProfile(cfg, c, chaosSteps, false, 0)
 }
 
-func pnRunProfile(cfg pnConfig, c pnChooser, chaosSteps int, quiet bool, profile int) (*pnet, int, error) {
+func pnRunProfile(cfg pnConfig, c chooser, chaosSteps int, quiet bool, profile int) (*pnet, int, error) {
 	p := newPnet(cfg)
 	p.quiet, p.profile = quiet, profile
 	for s := range chaosSteps {
@@ -1044,7 +1042,7 @@ func TestPairNetCoverage(t *testing.T) {
 	for seed := range uint64(seeds) {
 		p := newPnet(pnConfig{gatedPromote: true})
 		p.quiet, p.cov, p.profile = true, cov, int(seed%uint64(len(pnProfiles)))
-		c := pnRand{rand.New(rand.NewPCG(seed, 0x9a17))}
+		c := randChooser{rand.New(rand.NewPCG(seed, 0x9a17))}
 		for range pnChaosSteps {
 			p.chaos(c)
 		}
