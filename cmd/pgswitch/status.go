@@ -13,6 +13,7 @@ import (
 
 	"github.com/pgswitch/pgswitch/internal/api"
 	"github.com/pgswitch/pgswitch/internal/config"
+	"github.com/pgswitch/pgswitch/internal/handshake"
 )
 
 func statusCmd() *cobra.Command {
@@ -44,11 +45,11 @@ func statusCmd() *cobra.Command {
 			// write position it is compared with.
 			if lerr == nil && perr == nil {
 				switch {
-				case local.State == "ACTIVE" && peer.Replication != nil:
+				case handshake.WantOf(handshake.State(local.State)).Backend == handshake.BackendPrimary && peer.Replication != nil:
 					if again, err := lc.Status(ctx); err == nil {
 						local = again
 					}
-				case peer.State == "ACTIVE" && local.Replication != nil:
+				case handshake.WantOf(handshake.State(peer.State)).Backend == handshake.BackendPrimary && local.Replication != nil:
 					if again, err := pc.Status(ctx); err == nil {
 						peer = again
 					}

@@ -35,7 +35,10 @@ type PeerSwitchOut struct {
 type PeerActive struct {
 	// SwitchID is the switchover that made the peer active: the asking
 	// node's table accepts the answer only for its own.
-	SwitchID   string `json:"switch_id"`
+	SwitchID string `json:"switch_id"`
+	// Outcome is the handshake's answer (handshake.Resolve): "active"
+	// when the peer is active in the asker's next epoch.
+	Outcome    string `json:"outcome"`
 	State      string `json:"state"`
 	Epoch      uint64 `json:"epoch"`
 	ReverseLSN string `json:"reverse_lsn"`

@@ -56,15 +56,15 @@ func (d *Daemon) promote(ctx context.Context, dryRun bool, emit func(api.Promote
 	d.mu.Lock()
 	rec := d.rec
 	d.mu.Unlock()
-	switch {
-	case rec.State == handshake.Standby && rec.SwitchID == id:
-		return res(api.PromoteDone, "")
-	case rec.State == handshake.Fenced:
-		return res(api.PromoteFenced, fmt.Sprintf("%s is FENCED: %s; it stays fenced until %s confirms its role (pgswitch status)", d.conf().Node.Name, rec.Reason, d.conf().Peer.Name))
-	case rec.State == handshake.Active:
-		return res(api.PromoteAborted, rec.Reason)
-	default:
+	switch r, ok := handshake.ResultOf(rec.Node, id); {
+	case !ok:
 		return res(api.PromoteFenced, fmt.Sprintf("switchover ended in %s: %s", rec.State, rec.Reason))
+	case r == handshake.ResultDone:
+		return res(api.PromoteDone, "")
+	case r == handshake.ResultFenced:
+		return res(api.PromoteFenced, fmt.Sprintf("%s is FENCED: %s; it stays fenced until %s confirms its role (pgswitch status)", d.conf().Node.Name, rec.Reason, d.conf().Peer.Name))
+	default:
+		return res(api.PromoteAborted, rec.Reason)
 	}
 }
 
@@ -91,7 +91,7 @@ func (d *Daemon) preconditions(ctx context.Context) error {
 	d.mu.Lock()
 	rec, db := d.rec, d.db
 	d.mu.Unlock()
-	if rec.State != handshake.Active {
+	if !handshake.Takes(rec.State, handshake.EvPromote) {
 		return fmt.Errorf("%s is %s, not ACTIVE", d.conf().Node.Name, rec.State)
 	}
 	if !db.fresh() || !db.reachable || db.clientMode != "writable" {
@@ -107,7 +107,7 @@ func (d *Daemon) preconditions(ctx context.Context) error {
 	if peer.Node != d.conf().Peer.Name {
 		problems = append(problems, fmt.Sprintf("the daemon at %s is %q, not %q", d.conf().Peer.APIURL, peer.Node, d.conf().Peer.Name))
 	}
-	if peer.State != string(handshake.Standby) {
+	if !handshake.MayAgree(handshake.State(peer.State)) {
 		problems = append(problems, fmt.Sprintf("%s is %s, not STANDBY", peer.Node, peer.State))
 	}
 	if peer.Epoch != rec.Epoch {
@@ -298,7 +298,7 @@ func (d *Daemon) actSendSwitchOut(ctx context.Context) (handshake.Event, bool) {
 	var ans api.PeerActive
 	err := d.peer().Do(sctx, http.MethodPost, "/v1/peer/switch-out", api.PeerSwitchOut{From: d.conf().Node.Name, SwitchID: rec.SwitchID, Epoch: rec.Epoch}, &ans)
 	d.emitPeerSteps(ans.Steps)
-	if err == nil && ans.State == string(handshake.Active) {
+	if err == nil && handshake.Outcome(ans.Outcome) == handshake.OutcomeActive {
 		return handshake.Event{Kind: handshake.EvPeerActive, SwitchID: ans.SwitchID, Epoch: ans.Epoch, ReverseLSN: ans.ReverseLSN}, true
 	}
 	d.logger().Warn().Err(err).Msg("no clear answer to SWITCH_OUT; asking the peer what it did")

@@ -28,12 +28,13 @@ func (d *Daemon) Health(ctx context.Context) error {
 func (d *Daemon) IsPrimary(ctx context.Context) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.rec.State == handshake.Active && d.db.fresh() && d.db.reachable && d.db.clientMode == "writable"
+	return handshake.WantOf(d.rec.State).Backend == handshake.BackendPrimary &&
+		d.db.fresh() && d.db.reachable && d.db.clientMode == string(handshake.ClientsWritable)
 }
 
 // IsStandby: STANDBY with the applier streaming and within max_lag_bytes.
 func (d *Daemon) IsStandby(ctx context.Context) bool {
-	if d.state() != handshake.Standby {
+	if handshake.WantOf(d.state()).Backend != handshake.BackendReplica {
 		return false
 	}
 	s, ok := d.applierStatus()
@@ -50,7 +51,7 @@ func (d *Daemon) Status(ctx context.Context) api.Status {
 		Reason: rec.Reason, Version: Version, Time: time.Now().UTC(), Faults: []api.Fault{},
 		Database: api.Database{Reachable: v.reachable, ClientMode: v.clientMode, Error: v.err},
 	}
-	if rec.State == handshake.Active {
+	if handshake.WantOf(rec.State).Clients == handshake.ClientsWritable {
 		// The monitor's view is up to supervision.interval old, while the
 		// standby's replayed position is live: read the write position now,
 		// so that a status taken after the standby's never shows the
@@ -73,7 +74,7 @@ func (d *Daemon) Status(ctx context.Context) api.Status {
 	if !d.vip.Disabled() {
 		st.VIP = &api.VIP{Address: d.vip.Address(), Interface: d.vip.Interface(), Held: d.vipHeld.Load()}
 	}
-	if rec.State == handshake.Fault || rec.State == handshake.Fenced {
+	if handshake.WantOf(rec.State).Faulty {
 		st.Faults = append(st.Faults, api.Fault{Reason: strings.ToLower(string(rec.State)), Detail: rec.Reason, Since: rec.UpdatedAt})
 	}
 	st.Faults = append(st.Faults, d.faults.confirmed()...)

@@ -98,7 +98,7 @@ func New(cfg *config.Config, log zerolog.Logger, level *config.LevelVar) (*Daemo
 		store.Unlock()
 		return nil, fmt.Errorf("node %s: %w", cfg.Node.Name, err)
 	}
-	if rec.State == handshake.Initializing {
+	if !handshake.WantOf(rec.State).Runs {
 		store.Unlock()
 		return nil, fmt.Errorf("node %s: the initial copy did not finish; run pgswitch init --role standby again", cfg.Node.Name)
 	}
@@ -331,6 +331,13 @@ func (d *Daemon) state() handshake.State {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.rec.State
+}
+
+// node is the handshake part of the record, as the table reads it.
+func (d *Daemon) node() handshake.Node {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.rec.Node
 }
 
 func (d *Daemon) epoch() uint64 {

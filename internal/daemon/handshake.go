@@ -90,6 +90,10 @@ func (d *Daemon) noteStep(from handshake.State, rec state.Record, ev handshake.E
 	if from == rec.State && ev.Kind != handshake.EvFenced {
 		return
 	}
+	if !handshake.WantOf(from).InSwitchover && !handshake.WantOf(rec.State).InSwitchover {
+		// Not a switchover's step (a fault raised or cleared).
+		return
+	}
 	s := &d.switches
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -97,7 +101,7 @@ func (d *Daemon) noteStep(from handshake.State, rec state.Record, ev handshake.E
 	if s.cur == nil || s.cur.ID != rec.SwitchID {
 		s.cur = &api.Switchover{ID: rec.SwitchID, Started: now, Outcome: "running",
 			From: d.conf().Peer.Name, To: d.conf().Node.Name}
-		if from == handshake.Active {
+		if handshake.WantOf(from).Outgoing || handshake.WantOf(rec.State).Outgoing {
 			s.cur.From, s.cur.To = d.conf().Node.Name, d.conf().Peer.Name
 		}
 		s.last = now
@@ -111,15 +115,15 @@ func (d *Daemon) noteStep(from handshake.State, rec state.Record, ev handshake.E
 	if d.swm != nil {
 		d.swm.steps.WithLabelValues(string(rec.State)).Observe(st.Took.Seconds())
 	}
-	switch rec.State {
-	case handshake.Active, handshake.Standby, handshake.Fenced:
-		if from != rec.State {
-			s.cur.Finished = now
-			s.cur.Outcome = outcomeOf(from, rec.State)
-			s.cur.Reason = rec.Reason
-			if d.swm != nil && from != handshake.Fenced {
-				d.swm.outcomes.WithLabelValues(s.cur.Outcome).Inc()
-			}
+	if r, ok := handshake.Ended(from, rec.State); ok {
+		// Counted once: a FENCED node that later learns the outcome
+		// corrects the record, not the count.
+		first := s.cur.Outcome == "running"
+		s.cur.Finished = now
+		s.cur.Outcome = string(r)
+		s.cur.Reason = rec.Reason
+		if d.swm != nil && first {
+			d.swm.outcomes.WithLabelValues(s.cur.Outcome).Inc()
 		}
 	}
 	for _, w := range s.watch {
@@ -127,18 +131,6 @@ func (d *Daemon) noteStep(from handshake.State, rec state.Record, ev handshake.E
 	}
 }
 
-func outcomeOf(from, to handshake.State) string {
-	switch {
-	case to == handshake.Fenced:
-		return api.PromoteFenced
-	case to == handshake.Active && (from == handshake.SwitchingIn):
-		return api.PromoteDone
-	case to == handshake.Standby && (from == handshake.SwitchingOut || from == handshake.Fenced):
-		return api.PromoteDone
-	default:
-		return api.PromoteAborted
-	}
-}
 
 // lastSwitchover for status.
 func (d *Daemon) lastSwitchover() *api.Switchover {

@@ -42,7 +42,7 @@ func (d *Daemon) sweepSlots(ctx context.Context, st handshake.State) (string, er
 	}
 	var stray []string
 	for _, s := range slots {
-		if s.Active || (st == handshake.Active && s.Name == d.conf().PeerSlotName()) {
+		if s.Active || (handshake.WantOf(st).KeepsPeerSlot && s.Name == d.conf().PeerSlotName()) {
 			continue
 		}
 		if strings.HasPrefix(s.Name, "pgswitch_") {

@@ -77,7 +77,9 @@ func (d *Daemon) waitCatchUp(ctx context.Context, id string) handshake.Event {
 			fault = s.Fault
 			return true
 		}
-		return d.switchID() != id || d.state() != handshake.Standby
+		// Done when the table would no longer take the answer (the
+		// switchover was abandoned, a fault moved the node).
+		return !handshake.Accepts(d.node(), handshake.Event{Kind: handshake.EvCaughtUp, SwitchID: id})
 	})
 	switch {
 	case fault != nil:
@@ -137,10 +139,12 @@ func (d *Daemon) onSwitchOut(ctx context.Context, req api.PeerSwitchOut) (api.Pe
 	d.mu.Lock()
 	rec := d.rec
 	d.mu.Unlock()
-	if rec.State != handshake.Active {
+	r := handshake.Resolve(rec.Node, req.SwitchID, req.Epoch)
+	if r.Outcome != handshake.OutcomeActive {
 		return api.PeerActive{}, fmt.Errorf("switch-in did not finish: %s (%s)", rec.State, rec.Reason)
 	}
-	return api.PeerActive{SwitchID: rec.SwitchID, State: string(rec.State), Epoch: rec.Epoch, ReverseLSN: rec.ReverseLSN, Steps: steps()}, nil
+	return api.PeerActive{SwitchID: r.SwitchID, Outcome: string(r.Outcome), State: string(rec.State), Epoch: r.Epoch,
+		ReverseLSN: r.ReverseLSN, Steps: steps()}, nil
 }
 
 // actSwitchIn performs step 5. Every part is idempotent: it is retried

@@ -43,9 +43,9 @@ func (d *Daemon) supervise(ctx context.Context) {
 	case w.LocalFaults:
 		reason := d.standbyFault()
 		switch {
-		case reason != "" && st == handshake.Standby:
+		case reason != "" && !w.Faulty:
 			_, _ = d.step(handshake.Event{Kind: handshake.EvLocalFault, Reason: reason})
-		case reason == "" && st == handshake.Fault:
+		case reason == "" && w.Faulty:
 			_, _ = d.step(handshake.Event{Kind: handshake.EvFaultCleared})
 		}
 	case w.SelfSwitchover:

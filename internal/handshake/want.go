@@ -45,7 +45,48 @@ type Want struct {
 	// RelayPromote: `pgswitch promote` run at this node is relayed to the
 	// active one (a standby asks the active to switch to it).
 	RelayPromote bool
+	// Backend: what the load balancer's probes (GET /primary, /replica)
+	// may say of this node, given a database that answers as it should.
+	Backend Backend
+	// Faulty: the state itself is a fault an operator should see in
+	// status (FAULT, FENCED); supervision raises and clears it only in
+	// the states with LocalFaults.
+	Faulty bool
+	// Outgoing: this node is the one handing its role over in the
+	// switchover in progress (the old active).
+	Outgoing bool
+	// KeepsPeerSlot: the slot the peer streams from is this node's to
+	// keep even while nobody reads it (the active's; a sweep spares it).
+	KeepsPeerSlot bool
+	// Runs: a daemon may start from a record in this state (an
+	// interrupted initial copy must be run again first).
+	Runs bool
+	// Role: what `pgswitch init` finds a node recorded in this state to
+	// be, and so whether init may run on it again (it only verifies a
+	// node of its own role, resumes a copy, and refuses the rest).
+	Role Role
 }
+
+// Role is what a node was initialised as.
+type Role string
+
+// The roles; RoleNone is a node in the middle of a switchover or fenced.
+const (
+	RoleNone    Role = ""
+	RolePrimary Role = "primary"
+	RoleStandby Role = "standby"
+	RoleCopying Role = "copying" // init --role standby did not finish
+)
+
+// Backend is what the load balancer's probes say of a node.
+type Backend int
+
+// The backends.
+const (
+	BackendNone    Backend = iota
+	BackendPrimary         // GET /primary answers 200 when clients can write
+	BackendReplica         // GET /replica answers 200 when streaming within max_lag_bytes
+)
 
 // Presence says whether a resource must be present, absent, or is left to
 // the state's actions.
@@ -91,23 +132,39 @@ const (
 
 // WantOf says what a state wants. An unknown state wants nothing changed.
 func WantOf(s State) Want {
+	w := wantOf(s)
+	w.Runs = s.Valid() && s != Initializing
+	switch s {
+	case Active:
+		w.Role = RolePrimary
+	case Standby, Fault:
+		w.Role = RoleStandby
+	case Initializing:
+		w.Role = RoleCopying
+	}
+	return w
+}
+
+func wantOf(s State) Want {
 	switch s {
 	case Active:
 		return Want{Applier: Absent, VIP: Present, Clients: ClientsWritable, SyncNames: SyncPolicy,
-			ServiceCheck: true, CommitProbe: true, SweepSlots: true, SelfSwitchover: true}
+			ServiceCheck: true, CommitProbe: true, SweepSlots: true, SelfSwitchover: true,
+			Backend: BackendPrimary, KeepsPeerSlot: true}
 	case RequestingSwitch:
 		// Fenced by its own action; the VIP stays until SWITCHING_OUT.
-		return Want{Applier: Absent, InSwitchover: true}
+		return Want{Applier: Absent, InSwitchover: true, Outgoing: true}
 	case SwitchingOut:
-		return Want{Applier: Absent, VIP: Absent, InSwitchover: true}
+		return Want{Applier: Absent, VIP: Absent, InSwitchover: true, Outgoing: true}
 	case Fenced:
-		return Want{Applier: Absent, VIP: Absent, Clients: ClientsFenced, QueryPeer: true, InSwitchover: true}
+		return Want{Applier: Absent, VIP: Absent, Clients: ClientsFenced, QueryPeer: true, InSwitchover: true,
+			Outgoing: true, Faulty: true}
 	case Standby:
 		return Want{Applier: Present, VIP: Absent, Clients: ClientsReadOnly, SyncNames: SyncClear,
-			SweepSlots: true, PeerSlotAbsent: true, LocalFaults: true, RelayPromote: true}
+			SweepSlots: true, PeerSlotAbsent: true, LocalFaults: true, RelayPromote: true, Backend: BackendReplica}
 	case Fault:
 		return Want{Applier: Present, VIP: Absent, Clients: ClientsReadOnly, SyncNames: SyncClear,
-			SweepSlots: true, PeerSlotAbsent: true, LocalFaults: true, RelayPromote: true}
+			SweepSlots: true, PeerSlotAbsent: true, LocalFaults: true, RelayPromote: true, Faulty: true}
 	case AgreeSwitch:
 		return Want{Applier: Present, VIP: Absent, InSwitchover: true}
 	case SwitchingIn:

@@ -9,26 +9,32 @@ func TestWantOfEveryState(t *testing.T) {
 		applier, vip Presence
 		clients      ClientMode
 		sync         SyncWant
-		flags        string // service check, commit probe, sweep, peer slot absent, query peer, local faults, self switchover, in switchover, relay promote
+		backend      Backend
+		role         Role
+		// service check, commit probe, sweep, peer slot absent, query
+		// peer, local faults, self switchover, in switchover, relay
+		// promote, faulty, outgoing, keeps the peer's slot, runs
+		flags string
 	}
 	want := map[State]row{
-		Active:           {Absent, Present, ClientsWritable, SyncPolicy, "SCW---A--"},
-		RequestingSwitch: {Absent, AsIs, ClientsAsIs, SyncAsIs, "-------I-"},
-		SwitchingOut:     {Absent, Absent, ClientsAsIs, SyncAsIs, "-------I-"},
-		Fenced:           {Absent, Absent, ClientsFenced, SyncAsIs, "----Q--I-"},
-		Standby:          {Present, Absent, ClientsReadOnly, SyncClear, "--WP-L--R"},
-		Fault:            {Present, Absent, ClientsReadOnly, SyncClear, "--WP-L--R"},
-		AgreeSwitch:      {Present, Absent, ClientsAsIs, SyncAsIs, "-------I-"},
-		SwitchingIn:      {AsIs, AsIs, ClientsAsIs, SyncAsIs, "-------I-"},
-		Initializing:     {AsIs, AsIs, ClientsAsIs, SyncAsIs, "---------"},
+		Active:           {Absent, Present, ClientsWritable, SyncPolicy, BackendPrimary, RolePrimary, "SCW---A----KD"},
+		RequestingSwitch: {Absent, AsIs, ClientsAsIs, SyncAsIs, BackendNone, RoleNone, "-------I--O-D"},
+		SwitchingOut:     {Absent, Absent, ClientsAsIs, SyncAsIs, BackendNone, RoleNone, "-------I--O-D"},
+		Fenced:           {Absent, Absent, ClientsFenced, SyncAsIs, BackendNone, RoleNone, "----Q--I-FO-D"},
+		Standby:          {Present, Absent, ClientsReadOnly, SyncClear, BackendReplica, RoleStandby, "--WP-L--R---D"},
+		Fault:            {Present, Absent, ClientsReadOnly, SyncClear, BackendNone, RoleStandby, "--WP-L--RF--D"},
+		AgreeSwitch:      {Present, Absent, ClientsAsIs, SyncAsIs, BackendNone, RoleNone, "-------I----D"},
+		SwitchingIn:      {AsIs, AsIs, ClientsAsIs, SyncAsIs, BackendNone, RoleNone, "-------I----D"},
+		Initializing:     {AsIs, AsIs, ClientsAsIs, SyncAsIs, BackendNone, RoleCopying, "-------------"},
 	}
 	flags := func(w Want) string {
-		b := []byte("---------")
+		b := []byte("-------------")
 		for i, f := range []struct {
 			on bool
 			c  byte
 		}{{w.ServiceCheck, 'S'}, {w.CommitProbe, 'C'}, {w.SweepSlots, 'W'}, {w.PeerSlotAbsent, 'P'},
-			{w.QueryPeer, 'Q'}, {w.LocalFaults, 'L'}, {w.SelfSwitchover, 'A'}, {w.InSwitchover, 'I'}, {w.RelayPromote, 'R'}} {
+			{w.QueryPeer, 'Q'}, {w.LocalFaults, 'L'}, {w.SelfSwitchover, 'A'}, {w.InSwitchover, 'I'}, {w.RelayPromote, 'R'},
+			{w.Faulty, 'F'}, {w.Outgoing, 'O'}, {w.KeepsPeerSlot, 'K'}, {w.Runs, 'D'}} {
 			if f.on {
 				b[i] = f.c
 			}
@@ -42,7 +48,7 @@ func TestWantOfEveryState(t *testing.T) {
 			t.Errorf("%s: no expectation", s)
 			continue
 		}
-		got := row{w.Applier, w.VIP, w.Clients, w.SyncNames, flags(w)}
+		got := row{w.Applier, w.VIP, w.Clients, w.SyncNames, w.Backend, w.Role, flags(w)}
 		if got != r {
 			t.Errorf("WantOf(%s) = %+v, want %+v", s, got, r)
 		}

@@ -29,7 +29,7 @@ func InitPrimary(ctx context.Context, o Options) error {
 	case errors.Is(err, state.ErrNoState):
 	case err != nil:
 		return err
-	case rec.State != handshake.Active:
+	case handshake.WantOf(rec.State).Role != handshake.RolePrimary:
 		return refuse("%s is recorded as %s: init --role primary would make a second writer (use pgswitch promote to change roles)", cfg.Node.Name, rec.State)
 	}
 
@@ -83,7 +83,7 @@ func InitPrimary(ctx context.Context, o Options) error {
 	if _, err := conn.Exec(ctx, sql.Query("unfence"), true); err != nil {
 		return fmt.Errorf("making %s writable: %w", cfg.Node.Name, err)
 	}
-	if rec.State != handshake.Active {
+	if handshake.WantOf(rec.State).Role != handshake.RolePrimary {
 		rec = state.Record{Name: cfg.Node.Name, Node: handshake.Node{State: handshake.Active, Epoch: 1, Reason: "init --role primary"}, LocalSystemID: localID}
 		if err := store.Save(rec, ""); err != nil {
 			return err

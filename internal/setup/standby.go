@@ -32,9 +32,9 @@ func InitStandby(ctx context.Context, o Options) error {
 	case errors.Is(err, state.ErrNoState):
 	case err != nil:
 		return err
-	case rec.State == handshake.Initializing:
+	case handshake.WantOf(rec.State).Role == handshake.RoleCopying:
 		resume = true
-	case rec.State == handshake.Standby, rec.State == handshake.Fault:
+	case handshake.WantOf(rec.State).Role == handshake.RoleStandby:
 		// An initialised standby (FAULT is one with a fault): init only
 		// verifies it.
 	default:
@@ -66,7 +66,7 @@ func InitStandby(ctx context.Context, o Options) error {
 		return err
 	}
 
-	if rec.State == handshake.Standby || rec.State == handshake.Fault {
+	if handshake.WantOf(rec.State).Role == handshake.RoleStandby {
 		return verifyStandby(ctx, o, local)
 	}
 
