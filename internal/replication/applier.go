@@ -37,6 +37,14 @@ type Config struct {
 	// (a lock wait, a stuck disk) cannot hold the daemon's shutdown or a
 	// switch-in (default 10 s).
 	StopGrace time.Duration
+	// ReceiveTimeout ends a session whose walsender is silent (a host
+	// gone without a reset, a stopped walsender), like PostgreSQL's
+	// wal_receiver_timeout: after a third of it without a message the
+	// applier asks the walsender for a reply, and gives up when none has
+	// come two thirds of it later (checked every third, so it ends within
+	// 4/3 of it). An idle primary answers the ping and is never taken for
+	// a lost one. A status write is bounded by it too (default 15 s).
+	ReceiveTimeout time.Duration
 }
 
 func (c *Config) defaults() {
@@ -60,6 +68,9 @@ func (c *Config) defaults() {
 	}
 	if c.StopGrace <= 0 {
 		c.StopGrace = 10 * time.Second
+	}
+	if c.ReceiveTimeout <= 0 {
+		c.ReceiveTimeout = 15 * time.Second
 	}
 }
 

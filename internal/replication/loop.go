@@ -48,6 +48,18 @@ type loop struct {
 	sentApply    LSN
 
 	primaryLSN atomic.Uint64
+
+	// lastHeard is when the reader last received anything and pingedAt
+	// when the apply loop last asked the walsender for a reply (unix
+	// nanos): silence is the walsender's only when it was asked.
+	lastHeard atomic.Int64
+	pingedAt  atomic.Int64
+	// writeErr is a failed status write: the session is over.
+	writeErr error
+	// deadlineMu orders the reader's read deadline with the interrupt
+	// that ends it, so the interrupt is never overwritten.
+	deadlineMu  sync.Mutex
+	interrupted bool
 }
 
 func (a *Applier) runSession(ctx context.Context) error {
@@ -246,8 +258,7 @@ func (l *loop) run(stop, ctx context.Context) error {
 	var readErr error
 	read := make(chan struct{})
 	rctx, cancelRead := context.WithCancel(ctx)
-	// No deadline while reading; the deferred interrupt below sets one.
-	_ = l.strm.conn.Conn().SetReadDeadline(time.Time{})
+	l.lastHeard.Store(time.Now().UnixNano())
 	go func() {
 		defer close(read)
 		readErr = l.readStream(rctx, batches, budget)
@@ -255,7 +266,10 @@ func (l *loop) run(stop, ctx context.Context) error {
 	defer func() {
 		cancelRead()
 		// Interrupt a receive in progress; the session is over.
+		l.deadlineMu.Lock()
+		l.interrupted = true
 		_ = l.strm.conn.Conn().SetReadDeadline(time.Now())
+		l.deadlineMu.Unlock()
 		<-read
 	}()
 	tick := time.NewTicker(l.a.cfg.FlushPoll)
@@ -267,6 +281,9 @@ func (l *loop) run(stop, ctx context.Context) error {
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
+		}
+		if l.writeErr != nil {
+			return wrapPrimary(l.writeErr, "cannot send standby status")
 		}
 		if len(evs) == 0 {
 			var b batch
@@ -342,14 +359,26 @@ func (l *loop) readStream(ctx context.Context, batches chan<- batch, budget *sem
 	defer close(batches)
 	for {
 		var b batch
+		// The first receive of a batch is the one that waits for the
+		// network; it wakes every third of ReceiveTimeout to judge the
+		// silence.
+		l.armRead()
 		for {
 			ev, err := l.strm.receive()
 			if err != nil {
 				if ctx.Err() != nil {
 					return nil
 				}
+				if pgconn.Timeout(err) {
+					if err := l.silence(); err != nil {
+						return err
+					}
+					l.armRead()
+					continue
+				}
 				return err
 			}
+			l.lastHeard.Store(time.Now().UnixNano())
 			b.events = append(b.events, ev)
 			b.bytes += int64(ev.size)
 			if len(b.events) == batchEvents || b.bytes >= queueBytes/4 || !l.strm.buffered() {
@@ -386,7 +415,7 @@ func (l *loop) finish() error {
 	if err := l.roundTrip(); err != nil {
 		return err
 	}
-	l.feedback(false, true)
+	l.feedback(false, true, false)
 	l.a.log.Debug().Str("lsn", l.committedEnd.String()).Msg("apply session ended")
 	return errStopped
 }
@@ -401,8 +430,50 @@ func (l *loop) idle() error {
 			return err
 		}
 	}
-	l.feedback(false, false)
+	l.feedback(false, false, false)
+	l.ping()
 	l.publish()
+	return nil
+}
+
+// ping asks the walsender for a reply once nothing has been heard for a
+// third of ReceiveTimeout (and not since the last ping): a walsender that
+// hears from us regularly sends no keepalives of its own, so silence alone
+// would not tell an idle primary from a lost one (PostgreSQL's walreceiver
+// pings the same way).
+func (l *loop) ping() {
+	heard := l.lastHeard.Load()
+	if time.Since(time.Unix(0, heard)) < l.a.cfg.ReceiveTimeout/3 || l.pingedAt.Load() > heard {
+		return
+	}
+	if l.feedback(false, true, true) {
+		l.pingedAt.Store(time.Now().UnixNano())
+	}
+}
+
+// armRead sets the reader's next wake-up, unless the session is being
+// interrupted (whose deadline must stay).
+func (l *loop) armRead() {
+	l.deadlineMu.Lock()
+	defer l.deadlineMu.Unlock()
+	if !l.interrupted {
+		_ = l.strm.conn.Conn().SetReadDeadline(time.Now().Add(l.a.cfg.ReceiveTimeout / 3))
+	}
+}
+
+// silence judges a wait with nothing received: the walsender is lost when
+// it was asked for a reply and has not answered within two thirds of
+// ReceiveTimeout. Without a ping (the apply loop is busy with a long
+// commit and asked nothing) the silence is ours, and the wait goes on.
+func (l *loop) silence() error {
+	heard, pinged := l.lastHeard.Load(), l.pingedAt.Load()
+	if pinged <= heard {
+		return nil
+	}
+	if waited := time.Since(time.Unix(0, pinged)); waited >= l.a.cfg.ReceiveTimeout-l.a.cfg.ReceiveTimeout/3 {
+		return fmt.Errorf("the walsender has not answered a ping for %s, nor sent anything for %s (replication receive timeout %s)",
+			waited.Round(time.Millisecond), time.Since(time.Unix(0, heard)).Round(time.Millisecond), l.a.cfg.ReceiveTimeout)
+	}
 	return nil
 }
 
@@ -410,7 +481,7 @@ func (l *loop) handle(ev event) error {
 	if ev.msg == nil { // keepalive
 		l.received = max(l.received, ev.walEnd)
 		if ev.reply {
-			l.feedback(false, true)
+			l.feedback(false, true, false)
 		}
 		return nil
 	}
@@ -551,7 +622,7 @@ func (l *loop) cycle(overlap bool) error {
 	if err != nil {
 		return err
 	}
-	l.feedback(len(res.committed) > 0, false)
+	l.feedback(len(res.committed) > 0, false, false)
 	l.publish()
 	return nil
 }
@@ -624,8 +695,9 @@ func (l *loop) caughtUp() bool {
 }
 
 // feedback sends standby status to the walsender when the positions moved,
-// when asked, or at the feedback interval.
-func (l *loop) feedback(moved, force bool) {
+// when forced, or at the feedback interval; reply asks the walsender to
+// answer at once (a ping).
+func (l *loop) feedback(moved, force, reply bool) (sent bool) {
 	write, flush, apply := l.received, l.flushed, l.committedEnd
 	if l.caughtUp() {
 		// Everything received is applied and durable: report it all, so an
@@ -633,19 +705,22 @@ func (l *loop) feedback(moved, force bool) {
 		flush, apply = write, write
 	}
 	if flush == 0 {
-		return // nothing is known yet; never let pglogrepl substitute write
+		return false // nothing is known yet; never let pglogrepl substitute write
 	}
 	changed := write != l.sentWrite || flush != l.sentFlush || apply != l.sentApply
 	if !force && !(changed && (moved || time.Since(l.lastFeedback) >= 100*time.Millisecond)) &&
 		time.Since(l.lastFeedback) < l.a.cfg.FeedbackInterval {
-		return
+		return false
 	}
-	if err := l.strm.sendStatus(write, flush, apply, false); err != nil {
+	_ = l.strm.conn.Conn().SetWriteDeadline(time.Now().Add(l.a.cfg.ReceiveTimeout))
+	if err := l.strm.sendStatus(write, flush, apply, reply); err != nil {
 		l.a.log.Warn().Err(err).Msg("sending standby status failed")
-		return
+		l.writeErr = err
+		return false
 	}
 	l.sentWrite, l.sentFlush, l.sentApply = write, flush, apply
 	l.lastFeedback = time.Now()
+	return true
 }
 
 // publish refreshes the lag figures in Status.
