@@ -3,11 +3,11 @@ package daemon
 import (
 	"context"
 	"errors"
-	"strings"
 	"time"
 
 	"github.com/pgswitch/pgswitch/internal/api"
 	"github.com/pgswitch/pgswitch/internal/handshake"
+	"github.com/pgswitch/pgswitch/internal/supervise"
 )
 
 // Health is nil while the local database answers.
@@ -75,9 +75,9 @@ func (d *Daemon) Status(ctx context.Context) api.Status {
 		st.VIP = &api.VIP{Address: d.vip.Address(), Interface: d.vip.Interface(), Held: d.vipHeld.Load()}
 	}
 	if handshake.WantOf(rec.State).Faulty {
-		st.Faults = append(st.Faults, api.Fault{Reason: strings.ToLower(string(rec.State)), Detail: rec.Reason, Since: rec.UpdatedAt})
+		st.Faults = append(st.Faults, api.Fault{Reason: string(supervise.OfState(rec.State)), Detail: rec.Reason, Since: rec.UpdatedAt})
 	}
-	st.Faults = append(st.Faults, d.faults.confirmed()...)
+	st.Faults = append(st.Faults, d.faults.Confirmed()...)
 	if a, ok := d.applierStatus(); ok {
 		r := &api.Replication{
 			Streaming: a.Streaming, Slot: d.conf().SlotName(),

@@ -21,6 +21,8 @@ import (
 	"github.com/pgswitch/pgswitch/internal/netbind"
 	"github.com/pgswitch/pgswitch/internal/replication"
 	"github.com/pgswitch/pgswitch/internal/state"
+	"github.com/pgswitch/pgswitch/internal/supervise"
+	"github.com/pgswitch/pgswitch/internal/syncpolicy"
 )
 
 // Version is set by the command line from the build.
@@ -43,10 +45,10 @@ type Daemon struct {
 	quorum   *api.Quorum // nil without quorum.endpoints
 	applier  *appRun
 
-	faults      faultSet
+	faults      supervise.Set
 	lastAuto    time.Time // the last fault-initiated switchover (reconcile goroutine only)
 	autoRunning atomic.Bool
-	sync        syncState // reconcile goroutine only
+	sync        syncpolicy.State // reconcile goroutine only
 
 	// slotMu orders every drop of the peer's slot on this database (the
 	// standby's housekeeping, the sweep) with the switch-in that creates it

@@ -131,7 +131,6 @@ func (d *Daemon) noteStep(from handshake.State, rec state.Record, ev handshake.E
 	}
 }
 
-
 // lastSwitchover for status.
 func (d *Daemon) lastSwitchover() *api.Switchover {
 	s := &d.switches

@@ -6,7 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pgswitch/pgswitch/internal/handshake"
-	"github.com/pgswitch/pgswitch/internal/replication"
+	"github.com/pgswitch/pgswitch/internal/supervise"
 )
 
 // collector reads the daemon at scrape time, so every series of one scrape
@@ -19,8 +19,6 @@ type collector struct {
 }
 
 var allStates = handshake.States
-
-var allApplierFaults = replication.AllFaults
 
 func newCollector(d *Daemon) *collector {
 	node := prometheus.Labels{"node": d.conf().Node.Name}
@@ -95,19 +93,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 
 // faultReasons is every reason exported by pgswitch_fault, each once.
 var faultReasons = func() []string {
-	seen := map[string]bool{}
-	var out []string
-	for _, r := range append(append([]string{"fault", "fenced"}, knownFaults...), func() []string {
-		var a []string
-		for _, r := range allApplierFaults {
-			a = append(a, string(r))
-		}
-		return a
-	}()...) {
-		if !seen[r] {
-			seen[r] = true
-			out = append(out, r)
-		}
+	out := make([]string, 0, len(supervise.All))
+	for _, r := range supervise.All {
+		out = append(out, string(r))
 	}
 	return out
 }()

@@ -3,10 +3,11 @@ package daemon
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/pgswitch/pgswitch/internal/handshake"
+	"github.com/pgswitch/pgswitch/internal/slots"
+	"github.com/pgswitch/pgswitch/internal/supervise"
 )
 
 // watchSlots (every 30 supervision intervals) looks for replication slots on the local database that no
@@ -31,38 +32,32 @@ func (d *Daemon) watchSlots(ctx context.Context) error {
 			d.logger().Warn().Err(err).Msg("looking for unused replication slots")
 			continue
 		}
-		d.note(FaultStraySlot, report, report != "", 0)
+		d.note(supervise.StraySlot, report, report != "", 0)
 	}
 }
 
 func (d *Daemon) sweepSlots(ctx context.Context, st handshake.State) (string, error) {
-	slots, err := d.localDB().Slots(ctx)
+	all, err := d.localDB().Slots(ctx)
 	if err != nil {
 		return "", err
 	}
-	var stray []string
-	for _, s := range slots {
-		if s.Active || (handshake.WantOf(st).KeepsPeerSlot && s.Name == d.conf().PeerSlotName()) {
-			continue
-		}
-		if strings.HasPrefix(s.Name, "pgswitch_") {
-			if !d.sweepAllowed(st) {
-				return "", nil
-			}
-			d.logger().Warn().Str("slot", s.Name).Int64("retained_bytes", s.Retained).Msg("dropping a pgswitch slot that no node uses")
-			err := d.localDB().DropSlot(ctx, s.Name)
-			d.slotMu.Unlock()
-			if err != nil {
-				return "", fmt.Errorf("dropping slot %s: %w", s.Name, err)
-			}
-			continue
-		}
-		stray = append(stray, fmt.Sprintf("%s (inactive, retains %d bytes of WAL)", s.Name, s.Retained))
+	keep := ""
+	if handshake.WantOf(st).KeepsPeerSlot {
+		keep = d.conf().PeerSlotName()
 	}
-	if len(stray) == 0 {
-		return "", nil
+	drop, stray := slots.Plan(all, keep)
+	for _, s := range drop {
+		if !d.sweepAllowed(st) {
+			return "", nil
+		}
+		d.logger().Warn().Str("slot", s.Name).Int64("retained_bytes", s.Retained).Msg("dropping a pgswitch slot that no node uses")
+		err := d.localDB().DropSlot(ctx, s.Name)
+		d.slotMu.Unlock()
+		if err != nil {
+			return "", fmt.Errorf("dropping slot %s: %w", s.Name, err)
+		}
 	}
-	return "slots no node uses: " + strings.Join(stray, ", "), nil
+	return slots.Report(stray), nil
 }
 
 // sweepAllowed takes slotMu (released by the caller after the drop) and

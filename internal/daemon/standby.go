@@ -278,8 +278,10 @@ func (d *Daemon) onResolve(req api.PeerResolve) (api.PeerResolution, error) {
 			ans.Outcome = api.OutcomeSwitchingIn
 			return ans, nil
 		case handshake.OutcomeAbortFirst:
+			// The abandonment is persisted before the answer is read
+			// again; its actions (the applier) run on their own.
 			if acts, err := d.step(handshake.Event{Kind: handshake.EvAbort, SwitchID: req.SwitchID, Reason: "the active asked to resolve"}); err == nil {
-				d.drive(d.ctx, acts)
+				d.driveOwned(acts)
 			}
 		}
 	}
@@ -295,8 +297,19 @@ func (d *Daemon) onAbort(req api.PeerAbort) error {
 	if err != nil {
 		return err
 	}
-	d.drive(d.ctx, acts)
+	d.driveOwned(acts)
 	return nil
+}
+
+// driveOwned performs actions of a persisted step outside the request that
+// caused it, on a goroutine the daemon owns: a handler answers from the
+// persisted state and never waits on the actions. A daemon that is stopping
+// performs them when it starts again (its restart edge).
+func (d *Daemon) driveOwned(acts []handshake.Action) {
+	if len(acts) == 0 {
+		return
+	}
+	d.goOwned(func() { d.drive(d.ctx, acts) })
 }
 
 // collectSteps gathers this node's transitions for a reply to the peer.
