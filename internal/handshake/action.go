@@ -67,3 +67,24 @@ const (
 	// Keep (or start) the applier.
 	ActRunApplier Action = "run_applier"
 )
+
+// Actions of the quorum (SPEC §9).
+const (
+	// Fence the database without a marker, end client sessions, release
+	// the VIP, stop the service (no event; the lease holder goes on
+	// trying to regain the key → EvLeaseHeld or EvNewLeader).
+	ActSelfFence Action = "self_fence"
+	// Make sure the leader key is this node's before it takes writes
+	// → EvLeaseHeld, EvLeaseLost or EvNewLeader.
+	ActHoldLease Action = "hold_lease"
+	// Take the leader key at epoch+1 in one transaction that compares it
+	// absent (idempotent: a key already naming this node at epoch+1 is
+	// taken) → EvLeaderTaken or EvClaimFailed.
+	ActClaimLeader Action = "claim_leader"
+	// Fence the old active's database if it answers (tightly bounded),
+	// stop the applier, carry the sequences past the published positions,
+	// create the reverse slot, make the database writable, bind the VIP,
+	// start the service → EvTakenOver or EvFailed (retried: the key is
+	// this node's, it never goes back).
+	ActTakeOver Action = "take_over"
+)

@@ -53,7 +53,35 @@ const (
 	EvSwitchedIn EventKind = "switched_in"
 )
 
-// EvRestart is fed once when the daemon starts, with the persisted state.
+// Events of the quorum (SPEC §9).
+const (
+	// EvLeaseLost: the holder did not renew its lease within two thirds
+	// of its TTL, or etcd no longer knows it.
+	EvLeaseLost EventKind = "lease_lost"
+	// EvLeaseHeld: the leader key names this node in Epoch on a live
+	// lease that it renews.
+	EvLeaseHeld EventKind = "lease_held"
+	// EvNewLeader: the leader key names the peer in a later Epoch.
+	EvNewLeader EventKind = "new_leader"
+	// EvLeaderGone: the leader key is absent (its lease expired) after
+	// epoch Epoch; Unproven says which proof of holding every
+	// acknowledged commit fails ("" when they all hold). SwitchID names
+	// the takeover.
+	EvLeaderGone EventKind = "leader_gone"
+	// EvForceTakeover: pgswitch failover --accept-data-loss (SwitchID).
+	EvForceTakeover EventKind = "force_takeover"
+	// EvLeaderTaken: the quorum's transaction gave this node the leader
+	// key in Epoch.
+	EvLeaderTaken EventKind = "leader_taken"
+	// EvClaimFailed: another node holds the leader key.
+	EvClaimFailed EventKind = "claim_failed"
+	// EvTakenOver: the old active's database fenced or silent, this
+	// database writable, VIP bound, service started.
+	EvTakenOver EventKind = "taken_over"
+)
+
+// EvRestart is fed once when the daemon starts, with the persisted state
+// (Quorum says whether the node runs with one).
 const EvRestart EventKind = "restart"
 
 // Event is one input to Step.
@@ -64,6 +92,12 @@ type Event struct {
 	FenceLSN   string
 	ReverseLSN string
 	Reason     string
+	// Unproven: EvLeaderGone's failing proof, "" when all hold.
+	Unproven string
+	// Quorum: the node runs with a quorum (the daemon sets it on every
+	// event); edges that would make it writable then go through the
+	// leader key first.
+	Quorum bool
 }
 
 func (e Event) String() string {
@@ -82,6 +116,12 @@ func (e Event) String() string {
 	}
 	if e.Reason != "" {
 		s += fmt.Sprintf(" reason=%q", e.Reason)
+	}
+	if e.Unproven != "" {
+		s += fmt.Sprintf(" unproven=%q", e.Unproven)
+	}
+	if e.Quorum {
+		s += " quorum=true"
 	}
 	return s
 }

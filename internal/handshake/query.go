@@ -52,9 +52,9 @@ func Ended(from, to State) (Result, bool) {
 		return "", false
 	}
 	switch {
-	case to == Fenced:
+	case WantOf(to).Clients == ClientsFenced:
 		return ResultFenced, true
-	case to == Active && from == SwitchingIn,
+	case to == Active && MayWrite(from),
 		to == Standby && WantOf(from).Outgoing:
 		return ResultDone, true
 	case !WantOf(to).InSwitchover:

@@ -13,16 +13,16 @@ func TestEndedEveryEdge(t *testing.T) {
 			if ok {
 				t.Errorf("%s -%s-> %s ends a switchover (%s), but it is not part of one", tr.from, tr.on, tr.to, r)
 			}
-		case tr.to == Fenced:
+		case tr.to == Fenced || tr.to == SelfFenced:
 			if r != ResultFenced {
-				t.Errorf("%s -%s-> FENCED ended %q, want fenced", tr.from, tr.on, r)
+				t.Errorf("%s -%s-> %s ended %q, want fenced", tr.from, tr.on, tr.to, r)
 			}
 		case !inTo && !ok:
 			t.Errorf("%s -%s-> %s leaves the switchover without a result", tr.from, tr.on, tr.to)
 		case inTo && ok:
 			t.Errorf("%s -%s-> %s stays in the switchover but ended it %q", tr.from, tr.on, tr.to, r)
 		}
-		if ok && r == ResultDone && !(tr.to == Active && tr.on == EvSwitchedIn) && !(tr.to == Standby && tr.on == EvPeerActive) {
+		if ok && r == ResultDone && !(tr.to == Active && (tr.on == EvSwitchedIn || tr.on == EvTakenOver)) && !(tr.to == Standby && tr.on == EvPeerActive) {
 			t.Errorf("%s -%s-> %s is called done; only a switch-in or following the peer is", tr.from, tr.on, tr.to)
 		}
 	}

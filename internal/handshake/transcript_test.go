@@ -123,6 +123,12 @@ func render(prev, n Node, acts []Action) string {
 	if n.Reason != "" {
 		s += fmt.Sprintf(" reason=%q", n.Reason)
 	}
+	if n.PromotedBy != "" {
+		s += " promoted=" + n.PromotedBy
+	}
+	if n.PromotedLSN != "" {
+		s += " promoted_lsn=" + n.PromotedLSN
+	}
 	as := make([]string, len(acts))
 	for i, a := range acts {
 		as[i] = string(a)
@@ -155,6 +161,12 @@ func parseNode(line string) (Node, error) {
 			n.SwitchID = v
 		case "refused":
 			n.Refused = strings.Split(v, ",")
+		case "reverse":
+			n.ReverseLSN = v
+		case "promoted":
+			n.PromotedBy = v
+		case "promoted_lsn":
+			n.PromotedLSN = v
 		default:
 			return n, fmt.Errorf("unknown node field %q", k)
 		}
@@ -192,6 +204,14 @@ func parseEvent(s string) (Event, error) {
 			e.ReverseLSN = v
 		case "reason":
 			e.Reason = strings.Trim(v, `"`)
+		case "unproven":
+			e.Unproven = strings.Trim(v, `"`)
+		case "quorum":
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return e, fmt.Errorf("quorum: %w", err)
+			}
+			e.Quorum = b
 		default:
 			return e, fmt.Errorf("unknown event field %q", k)
 		}

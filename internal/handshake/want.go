@@ -61,10 +61,29 @@ type Want struct {
 	// Runs: a daemon may start from a record in this state (an
 	// interrupted initial copy must be run again first).
 	Runs bool
+	// Leader: what the node does with the quorum's leader key (with a
+	// quorum configured; without one nothing).
+	Leader LeaderWant
 	// Role: what `pgswitch init` finds a node recorded in this state to
 	// be, and so whether init may run on it again (it only verifies a
 	// node of its own role, resumes a copy, and refuses the rest).
 	Role Role
+}
+
+// LeaderWant is what a node does with the leader key.
+type LeaderWant int
+
+// The leader wants.
+const (
+	LeaderNone   LeaderWant = iota
+	LeaderHold              // renew the lease; a renewal late by 2/3 of the TTL is EvLeaseLost
+	LeaderRegain            // try to have the key at this node's epoch again (never a later one): EvLeaseHeld or EvNewLeader
+	LeaderWatch             // watch it; its absence is EvLeaderGone
+	LeaderClaim             // the claim action owns it
+)
+
+func (l LeaderWant) String() string {
+	return [...]string{"none", "hold", "regain", "watch", "claim"}[l]
 }
 
 // Role is what a node was initialised as.
@@ -150,36 +169,54 @@ func wantOf(s State) Want {
 	case Active:
 		return Want{Applier: Absent, VIP: Present, Clients: ClientsWritable, SyncNames: SyncPolicy,
 			ServiceCheck: true, CommitProbe: true, SweepSlots: true, SelfSwitchover: true,
-			Backend: BackendPrimary, KeepsPeerSlot: true}
+			Backend: BackendPrimary, KeepsPeerSlot: true, Leader: LeaderHold}
 	case RequestingSwitch:
 		// Fenced by its own action; the VIP stays until SWITCHING_OUT.
-		return Want{Applier: Absent, InSwitchover: true, Outgoing: true}
+		return Want{Applier: Absent, InSwitchover: true, Outgoing: true, Leader: LeaderHold}
 	case SwitchingOut:
-		return Want{Applier: Absent, VIP: Absent, InSwitchover: true, Outgoing: true}
+		// The lease is renewed until the new active moves the key.
+		return Want{Applier: Absent, VIP: Absent, InSwitchover: true, Outgoing: true, Leader: LeaderHold}
 	case Fenced:
+		// Renewed while the peer is asked: no takeover behind the back
+		// of a switchover that is being resolved.
 		return Want{Applier: Absent, VIP: Absent, Clients: ClientsFenced, QueryPeer: true, InSwitchover: true,
-			Outgoing: true, Faulty: true}
+			Outgoing: true, Faulty: true, Leader: LeaderHold}
 	case Standby:
 		return Want{Applier: Present, VIP: Absent, Clients: ClientsReadOnly, SyncNames: SyncClear,
-			SweepSlots: true, PeerSlotAbsent: true, LocalFaults: true, RelayPromote: true, Backend: BackendReplica}
+			SweepSlots: true, PeerSlotAbsent: true, LocalFaults: true, RelayPromote: true, Backend: BackendReplica,
+			Leader: LeaderWatch}
 	case Fault:
 		return Want{Applier: Present, VIP: Absent, Clients: ClientsReadOnly, SyncNames: SyncClear,
-			SweepSlots: true, PeerSlotAbsent: true, LocalFaults: true, RelayPromote: true, Faulty: true}
+			SweepSlots: true, PeerSlotAbsent: true, LocalFaults: true, RelayPromote: true, Faulty: true,
+			Leader: LeaderWatch}
 	case AgreeSwitch:
-		return Want{Applier: Present, VIP: Absent, InSwitchover: true}
+		return Want{Applier: Present, VIP: Absent, InSwitchover: true, Leader: LeaderWatch}
 	case SwitchingIn:
-		// The switch-in stops the applier, makes the database writable
-		// and binds the VIP itself, in that order.
+		// The switch-in stops the applier, moves the leader key, makes
+		// the database writable and binds the VIP itself, in that order.
 		return Want{InSwitchover: true}
+	case Resuming:
+		// Read-only (sessions kept, no new writes) until the key is
+		// confirmed; the VIP stays as the restart found it, so a daemon
+		// restart costs a moment of read-only, not the connections.
+		return Want{Applier: Absent, Clients: ClientsReadOnly, Leader: LeaderRegain}
+	case SelfFenced:
+		return Want{Applier: Absent, VIP: Absent, Clients: ClientsFenced, Faulty: true, Leader: LeaderRegain}
+	case Claiming:
+		return Want{Applier: Present, VIP: Absent, Clients: ClientsReadOnly, InSwitchover: true, Leader: LeaderClaim}
+	case TakingOver:
+		// The takeover fences the old database, stops the applier, makes
+		// this one writable and binds the VIP itself, in that order.
+		return Want{InSwitchover: true, Leader: LeaderHold}
 	}
 	return Want{}
 }
 
 // MayWrite says whether clients may write on a node in this state as far
 // as its wants go (ACTIVE), or may come to while its actions run
-// (SWITCHING_IN makes the database writable). At most one node of a pair
-// may be in such a state at any time.
-func MayWrite(s State) bool { return s == Active || s == SwitchingIn }
+// (SWITCHING_IN and TAKING_OVER make the database writable). At most one
+// node of a pair may be in such a state at any time.
+func MayWrite(s State) bool { return s == Active || s == SwitchingIn || s == TakingOver }
 
 // MayHoldVIP says whether a node in this state may hold the VIP: wanted
 // (ACTIVE), or left to its actions (REQUESTING_SWITCH keeps it until it

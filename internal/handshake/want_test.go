@@ -11,21 +11,26 @@ func TestWantOfEveryState(t *testing.T) {
 		sync         SyncWant
 		backend      Backend
 		role         Role
+		leader       LeaderWant
 		// service check, commit probe, sweep, peer slot absent, query
 		// peer, local faults, self switchover, in switchover, relay
 		// promote, faulty, outgoing, keeps the peer's slot, runs
 		flags string
 	}
 	want := map[State]row{
-		Active:           {Absent, Present, ClientsWritable, SyncPolicy, BackendPrimary, RolePrimary, "SCW---A----KD"},
-		RequestingSwitch: {Absent, AsIs, ClientsAsIs, SyncAsIs, BackendNone, RoleNone, "-------I--O-D"},
-		SwitchingOut:     {Absent, Absent, ClientsAsIs, SyncAsIs, BackendNone, RoleNone, "-------I--O-D"},
-		Fenced:           {Absent, Absent, ClientsFenced, SyncAsIs, BackendNone, RoleNone, "----Q--I-FO-D"},
-		Standby:          {Present, Absent, ClientsReadOnly, SyncClear, BackendReplica, RoleStandby, "--WP-L--R---D"},
-		Fault:            {Present, Absent, ClientsReadOnly, SyncClear, BackendNone, RoleStandby, "--WP-L--RF--D"},
-		AgreeSwitch:      {Present, Absent, ClientsAsIs, SyncAsIs, BackendNone, RoleNone, "-------I----D"},
-		SwitchingIn:      {AsIs, AsIs, ClientsAsIs, SyncAsIs, BackendNone, RoleNone, "-------I----D"},
-		Initializing:     {AsIs, AsIs, ClientsAsIs, SyncAsIs, BackendNone, RoleCopying, "-------------"},
+		Active:           {Absent, Present, ClientsWritable, SyncPolicy, BackendPrimary, RolePrimary, LeaderHold, "SCW---A----KD"},
+		RequestingSwitch: {Absent, AsIs, ClientsAsIs, SyncAsIs, BackendNone, RoleNone, LeaderHold, "-------I--O-D"},
+		SwitchingOut:     {Absent, Absent, ClientsAsIs, SyncAsIs, BackendNone, RoleNone, LeaderHold, "-------I--O-D"},
+		Fenced:           {Absent, Absent, ClientsFenced, SyncAsIs, BackendNone, RoleNone, LeaderHold, "----Q--I-FO-D"},
+		Standby:          {Present, Absent, ClientsReadOnly, SyncClear, BackendReplica, RoleStandby, LeaderWatch, "--WP-L--R---D"},
+		Fault:            {Present, Absent, ClientsReadOnly, SyncClear, BackendNone, RoleStandby, LeaderWatch, "--WP-L--RF--D"},
+		AgreeSwitch:      {Present, Absent, ClientsAsIs, SyncAsIs, BackendNone, RoleNone, LeaderWatch, "-------I----D"},
+		SwitchingIn:      {AsIs, AsIs, ClientsAsIs, SyncAsIs, BackendNone, RoleNone, LeaderNone, "-------I----D"},
+		Initializing:     {AsIs, AsIs, ClientsAsIs, SyncAsIs, BackendNone, RoleCopying, LeaderNone, "-------------"},
+		Resuming:         {Absent, AsIs, ClientsReadOnly, SyncAsIs, BackendNone, RoleNone, LeaderRegain, "------------D"},
+		SelfFenced:       {Absent, Absent, ClientsFenced, SyncAsIs, BackendNone, RoleNone, LeaderRegain, "---------F--D"},
+		Claiming:         {Present, Absent, ClientsReadOnly, SyncAsIs, BackendNone, RoleNone, LeaderClaim, "-------I----D"},
+		TakingOver:       {AsIs, AsIs, ClientsAsIs, SyncAsIs, BackendNone, RoleNone, LeaderHold, "-------I----D"},
 	}
 	flags := func(w Want) string {
 		b := []byte("-------------")
@@ -48,7 +53,7 @@ func TestWantOfEveryState(t *testing.T) {
 			t.Errorf("%s: no expectation", s)
 			continue
 		}
-		got := row{w.Applier, w.VIP, w.Clients, w.SyncNames, w.Backend, w.Role, flags(w)}
+		got := row{w.Applier, w.VIP, w.Clients, w.SyncNames, w.Backend, w.Role, w.Leader, flags(w)}
 		if got != r {
 			t.Errorf("WantOf(%s) = %+v, want %+v", s, got, r)
 		}
@@ -74,10 +79,10 @@ func TestWantsNeverTwoWriters(t *testing.T) {
 		if w.Applier == Present && (w.Clients == ClientsWritable || w.VIP == Present) {
 			t.Errorf("%s wants to apply the peer's changes and to serve", s)
 		}
-		if MayWrite(s) != (s == Active || s == SwitchingIn) {
+		if MayWrite(s) != (s == Active || s == SwitchingIn || s == TakingOver) {
 			t.Errorf("MayWrite(%s) = %t", s, MayWrite(s))
 		}
-		if got, want := MayHoldVIP(s), s == Active || s == RequestingSwitch || s == SwitchingIn; got != want {
+		if got, want := MayHoldVIP(s), s == Active || s == RequestingSwitch || s == SwitchingIn || s == TakingOver || s == Resuming; got != want {
 			t.Errorf("MayHoldVIP(%s) = %t, want %t", s, got, want)
 		}
 	}

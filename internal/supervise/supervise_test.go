@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/pgswitch/pgswitch/internal/api"
+	"github.com/pgswitch/pgswitch/internal/handshake"
 	"github.com/pgswitch/pgswitch/internal/replication"
 )
 
@@ -139,7 +140,12 @@ func TestApplierObservations(t *testing.T) {
 func TestStandbyUnfit(t *testing.T) {
 	fit := map[Reason]bool{
 		PeerUnreachable: true, StraySlot: true, SyncDegraded: true, ServiceCheck: true, CannotCommit: true,
-		Reason(replication.FaultPrimaryUnreachable): true, "fault": true, "fenced": true,
+		Reason(replication.FaultPrimaryUnreachable): true,
+	}
+	for _, st := range handshake.States {
+		if handshake.WantOf(st).Faulty {
+			fit[OfState(st)] = true // the state's own report, not a check's
+		}
 	}
 	for _, r := range All {
 		got := StandbyUnfit([]api.Fault{{Reason: string(r), Detail: "d"}})
