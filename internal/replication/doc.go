@@ -12,4 +12,9 @@
 // The primary learns what it may discard only from flush feedback: a source
 // position is reported flushed once the local commit that applied it is at or
 // below the standby's own WAL flush position.
+//
+// A session ends by itself when the walsender falls silent (ReceiveTimeout:
+// pinged after a third of it, given up two thirds later, as PostgreSQL's
+// walreceiver does) and when a stop's grace runs out with the apply session
+// hung (StopGrace): no read or write on either connection waits for ever.
 package replication
