@@ -24,6 +24,10 @@ var (
 	ErrNotLeader = errors.New("not the leader key's current holder")
 	// ErrLostLease: etcd no longer knows the lease; the holder must fence.
 	ErrLostLease = errors.New("the lease is gone")
+	// ErrEpochMoved: the epoch key is not what the caller read or may
+	// act on: someone took the key since, or the pair moved to a later
+	// epoch without this node.
+	ErrEpochMoved = errors.New("the pair's epoch moved")
 )
 
 // Settings are what the package needs from section quorum.
@@ -48,6 +52,7 @@ type Client struct {
 	cli       *clientv3.Client
 	s         Settings
 	leaderKey string
+	epochKey  string
 	syncKey   string
 	seqKey    string
 }
@@ -82,7 +87,7 @@ func New(s Settings) (*Client, error) {
 		return nil, fmt.Errorf("connecting to the quorum %v: %w", s.Endpoints, err)
 	}
 	base := s.Prefix + s.Cluster + "/"
-	return &Client{cli: cli, s: s, leaderKey: base + "leader", syncKey: base + "sync", seqKey: base + "seq"}, nil
+	return &Client{cli: cli, s: s, leaderKey: base + "leader", epochKey: base + "epoch", syncKey: base + "sync", seqKey: base + "seq"}, nil
 }
 
 // Close closes the connection.
@@ -160,15 +165,19 @@ func (c *Client) ReadLeader(ctx context.Context) (State, error) {
 	return st, nil
 }
 
-// TakeLeader writes the leader key naming node with epoch, bound to lease,
-// only if the key is absent; ErrLeaderExists if it is held.
+// TakeLeader is the pair's first leader (pgswitch init): it writes the
+// leader key naming node with epoch, bound to lease, and the epoch key,
+// only if the leader key is absent; ErrLeaderExists if it is held. Every
+// later change of leader is Handover, Claim or Regain, which compare the
+// epoch key.
 func (c *Client) TakeLeader(ctx context.Context, lease *Lease, node string, epoch int64) (Held, error) {
 	ctx, cancel := c.call(ctx)
 	defer cancel()
 	l := Leader{Node: node, Epoch: epoch}
 	resp, err := c.cli.Txn(ctx).
 		If(clientv3.Compare(clientv3.CreateRevision(c.leaderKey), "=", 0)).
-		Then(clientv3.OpPut(c.leaderKey, l.encode(), clientv3.WithLease(lease.id))).
+		Then(clientv3.OpPut(c.leaderKey, l.encode(), clientv3.WithLease(lease.id)),
+			clientv3.OpPut(c.epochKey, l.encode())).
 		Commit()
 	if err != nil {
 		return Held{}, fmt.Errorf("taking %s for %s (epoch %d): %w", c.leaderKey, node, epoch, err)
@@ -191,7 +200,8 @@ func (c *Client) Handover(ctx context.Context, lease *Lease, old Held, newNode s
 	resp, err := c.cli.Txn(ctx).
 		If(clientv3.Compare(clientv3.Value(c.leaderKey), "=", old.encode()),
 			clientv3.Compare(clientv3.ModRevision(c.leaderKey), "=", old.Revision)).
-		Then(clientv3.OpPut(c.leaderKey, l.encode(), clientv3.WithLease(lease.id))).
+		Then(clientv3.OpPut(c.leaderKey, l.encode(), clientv3.WithLease(lease.id)),
+			clientv3.OpPut(c.epochKey, l.encode())).
 		Commit()
 	if err != nil {
 		return Held{}, fmt.Errorf("handing %s over from %s to %s: %w", c.leaderKey, old.Node, newNode, err)
