@@ -38,6 +38,17 @@ func TestFenceAndUnfence(t *testing.T) {
 	d := newDB(t, "fence")
 	ctx := testCtx(t)
 	exec(t, "fence", "CREATE TABLE public.t (x int); CREATE ROLE app LOGIN; GRANT ALL ON public.t TO app")
+	// Roles are cluster-wide: dropped again for -count=N (its grant first,
+	// in a database the test leaves read-only).
+	t.Cleanup(func() {
+		c := cluster(t)
+		if err := c.Exec(context.Background(), "fence", "BEGIN READ WRITE; DROP OWNED BY app; COMMIT"); err != nil {
+			t.Errorf("dropping the grants of role app: %v", err)
+		}
+		if err := c.Exec(context.Background(), "postgres", "DROP ROLE app"); err != nil {
+			t.Errorf("dropping role app: %v", err)
+		}
+	})
 	if got := clientMode(t, d); got != "writable" {
 		t.Fatalf("a new database is %q, want writable", got)
 	}

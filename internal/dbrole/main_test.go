@@ -21,6 +21,7 @@ var (
 	shared     *pgtest.Cluster
 	sharedErr  error
 	sharedOnce sync.Once
+	logged     sync.Map // tests that show the server log when they fail
 )
 
 func TestMain(m *testing.M) {
@@ -54,11 +55,14 @@ func cluster(t *testing.T) *pgtest.Cluster {
 	if sharedErr != nil {
 		t.Fatalf("starting the test cluster: %v", sharedErr)
 	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("last lines of the server log:\n%s", shared.LogTail(40))
-		}
-	})
+	if _, seen := logged.LoadOrStore(t, true); !seen {
+		t.Cleanup(func() {
+			logged.Delete(t)
+			if t.Failed() {
+				t.Logf("last lines of the server log:\n%s", shared.LogTail(40))
+			}
+		})
+	}
 	return shared
 }
 
@@ -78,6 +82,14 @@ func newDB(t *testing.T, name string) *DB {
 	if err := c.CreateDatabase(ctx, name); err != nil {
 		t.Fatal(err)
 	}
+	// Dropped again so that -count=N can run the test on the same cluster
+	// (registered first, so it runs after the test's own cleanups, which
+	// drop the slots that would keep the database).
+	t.Cleanup(func() {
+		if err := c.Exec(context.Background(), "postgres", "DROP DATABASE "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+			t.Errorf("dropping test database: %v", err)
+		}
+	})
 	if err := c.Exec(ctx, name, sql.Schema); err != nil {
 		t.Fatalf("installing the schema in %s: %v", name, err)
 	}
