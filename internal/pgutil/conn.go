@@ -46,7 +46,16 @@ type Options struct {
 func Config(dsn string, opts Options) (*pgconn.Config, error) {
 	cfg, err := pgconn.ParseConfig(dsn)
 	if err != nil {
-		return nil, fmt.Errorf("parsing DSN %q: %w", Redact(dsn), errors.Unwrap(err))
+		if cause := errors.Unwrap(err); cause != nil {
+			return nil, fmt.Errorf("parsing DSN %q: %w", Redact(dsn), cause)
+		}
+		// No cause (a bad port): pgconn's own reason follows the DSN it
+		// quotes, which is left out here (its redaction is best effort).
+		msg := err.Error()
+		if i := strings.LastIndex(msg, "`: "); i >= 0 {
+			msg = msg[i+3:]
+		}
+		return nil, fmt.Errorf("parsing DSN %q: %s", Redact(dsn), msg)
 	}
 	applyOptions(cfg, opts)
 	return cfg, nil

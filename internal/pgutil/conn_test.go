@@ -110,10 +110,9 @@ func TestConfigErrorHidesPassword(t *testing.T) {
 		{"host=x password='s3cret' connect_timeout=abc", "invalid syntax"},
 		{"postgres://u:s3cret@h/db?connect_timeout=x", "invalid syntax"},
 		{"host=x password=s3cret bogus", "invalid keyword/value"},
-		// pgconn wraps no cause for a bad port: Config's %w then has nil
-		// to format and the reason is lost; only the password is checked.
-		{"host=x password=s3cret port=notanumber", ""},
-		{"postgres://u:s3cret@h:badport/db", ""},
+		// pgconn wraps no cause for a bad port: its own reason is kept.
+		{"host=x password=s3cret port=notanumber", "invalid port"},
+		{"postgres://u:s3cret@h:badport/db", "badport"},
 	} {
 		_, err := Config(tc.dsn, Options{})
 		if err == nil {
