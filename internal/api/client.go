@@ -84,6 +84,6 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) error
 // Status fetches /v1/status.
 func (c *Client) Status(ctx context.Context) (Status, error) {
 	var s Status
-	err := c.Do(ctx, http.MethodGet, "/v1/status", nil, &s)
+	err := c.Do(ctx, http.MethodGet, PathStatus, nil, &s)
 	return s, err
 }

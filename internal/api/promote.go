@@ -23,7 +23,7 @@ func (c *Client) Promote(ctx context.Context, req PromoteRequest, emit func(Prom
 	if err != nil {
 		return PromoteResult{}, err
 	}
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, c.BaseURL+"/v1/promote", bytes.NewReader(body))
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, c.BaseURL+PathPromote, bytes.NewReader(body))
 	if err != nil {
 		return PromoteResult{}, err
 	}

@@ -40,7 +40,7 @@ func NewServer(b Backend, sec *Security, metrics http.Handler, log zerolog.Logge
 	if metrics != nil {
 		s.mux.Handle("GET /metrics", metrics)
 	}
-	s.Handle("GET /v1/status", http.HandlerFunc(s.status))
+	s.Handle("GET "+PathStatus, http.HandlerFunc(s.status))
 	// Go's profiles, for an operator chasing a leak (authenticated).
 	s.Handle("GET /v1/debug/pprof/", http.StripPrefix("/v1", http.HandlerFunc(pprof.Index)))
 	return s

@@ -292,10 +292,11 @@ func quorumFindings(ctx context.Context, r *Report, cfg *config.Config, rec *sta
 			if st.Epoch < int64(rec.Epoch) {
 				r.fail("quorum", "the leader key's epoch %d is behind %s's epoch %d", st.Epoch, cfg.Node.Name, rec.Epoch)
 			}
-			if rec.State == handshake.Active && st.Node != cfg.Node.Name {
+			serving := handshake.WantOf(rec.State).Backend == handshake.BackendPrimary
+			if serving && st.Node != cfg.Node.Name {
 				r.fail("quorum", "the leader key names %s, but %s is ACTIVE", st.Node, cfg.Node.Name)
 			}
-			if st.Node == cfg.Node.Name && rec.State != handshake.Active {
+			if st.Node == cfg.Node.Name && !serving {
 				r.fail("quorum", "the leader key names %s, but its state is %s", cfg.Node.Name, rec.State)
 			}
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"strings"
 	"time"
 
@@ -212,9 +211,7 @@ func (d *Daemon) actSendRequest(ctx context.Context) (handshake.Event, bool) {
 	d.mu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, d.conf().Switchover.CatchupTimeout+d.conf().Switchover.StepTimeout)
 	defer cancel()
-	var ans api.PeerAnswer
-	err := d.peer().Do(ctx, http.MethodPost, "/v1/peer/request",
-		api.PeerRequest{From: d.conf().Node.Name, SwitchID: rec.SwitchID, Epoch: rec.Epoch, FenceLSN: rec.FenceLSN}, &ans)
+	ans, err := d.peer().Request(ctx, api.PeerRequest{From: d.conf().Node.Name, SwitchID: rec.SwitchID, Epoch: rec.Epoch, FenceLSN: rec.FenceLSN})
 	d.emitPeerSteps(ans.Steps)
 	switch {
 	case err != nil:
@@ -247,7 +244,7 @@ func (d *Daemon) actSendAbort(ctx context.Context) {
 	d.mu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	if err := d.peer().Do(ctx, http.MethodPost, "/v1/peer/abort", api.PeerAbort{From: d.conf().Node.Name, SwitchID: rec.SwitchID, Epoch: rec.Epoch}, nil); err != nil {
+	if err := d.peer().Abort(ctx, api.PeerAbort{From: d.conf().Node.Name, SwitchID: rec.SwitchID, Epoch: rec.Epoch}); err != nil {
 		d.logger().Warn().Err(err).Msg("could not tell the peer that the switchover is abandoned")
 	}
 }
@@ -295,8 +292,7 @@ func (d *Daemon) actSendSwitchOut(ctx context.Context) (handshake.Event, bool) {
 	d.mu.Unlock()
 	sctx, cancel := context.WithTimeout(ctx, d.switchInBudget())
 	defer cancel()
-	var ans api.PeerActive
-	err := d.peer().Do(sctx, http.MethodPost, "/v1/peer/switch-out", api.PeerSwitchOut{From: d.conf().Node.Name, SwitchID: rec.SwitchID, Epoch: rec.Epoch}, &ans)
+	ans, err := d.peer().SwitchOut(sctx, api.PeerSwitchOut{From: d.conf().Node.Name, SwitchID: rec.SwitchID, Epoch: rec.Epoch})
 	d.emitPeerSteps(ans.Steps)
 	if err == nil && handshake.Outcome(ans.Outcome) == handshake.OutcomeActive {
 		return handshake.Event{Kind: handshake.EvPeerActive, SwitchID: ans.SwitchID, Epoch: ans.Epoch, ReverseLSN: ans.ReverseLSN}, true
@@ -320,8 +316,7 @@ func (d *Daemon) actQueryPeer(ctx context.Context, budget time.Duration) (handsh
 	var lastErr error
 	for time.Now().Before(deadline) {
 		qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		var ans api.PeerResolution
-		err := d.peer().Do(qctx, http.MethodPost, "/v1/peer/resolve", api.PeerResolve{From: d.conf().Node.Name, SwitchID: rec.SwitchID, Epoch: rec.Epoch}, &ans)
+		ans, err := d.peer().Resolve(qctx, api.PeerResolve{From: d.conf().Node.Name, SwitchID: rec.SwitchID, Epoch: rec.Epoch})
 		cancel()
 		switch {
 		case err != nil:

@@ -12,16 +12,16 @@ import (
 
 // routes registers the authenticated handshake and promote endpoints.
 func (d *Daemon) routes(s *api.Server) {
-	s.Handle("POST /v1/promote", http.HandlerFunc(d.httpPromote))
-	s.Handle("POST /v1/peer/request", jsonHandler(d.onRequest))
-	s.Handle("POST /v1/peer/switch-out", jsonHandler(d.onSwitchOut))
-	s.Handle("POST /v1/peer/resolve", jsonHandler(func(_ context.Context, r api.PeerResolve) (api.PeerResolution, error) {
+	s.Handle("POST "+api.PathPromote, http.HandlerFunc(d.httpPromote))
+	s.Handle("POST "+api.PathPeerRequest, jsonHandler(d.onRequest))
+	s.Handle("POST "+api.PathPeerSwitchOut, jsonHandler(d.onSwitchOut))
+	s.Handle("POST "+api.PathPeerResolve, jsonHandler(func(_ context.Context, r api.PeerResolve) (api.PeerResolution, error) {
 		return d.onResolve(r)
 	}))
-	s.Handle("POST /v1/peer/abort", jsonHandler(func(_ context.Context, r api.PeerAbort) (struct{}, error) {
+	s.Handle("POST "+api.PathPeerAbort, jsonHandler(func(_ context.Context, r api.PeerAbort) (struct{}, error) {
 		return struct{}{}, d.onAbort(r)
 	}))
-	s.Handle("GET /v1/peer/status", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s.Handle("GET "+api.PathPeerStatus, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		api.WriteJSON(w, http.StatusOK, d.Status(r.Context()))
 	}))
 }
