@@ -22,6 +22,7 @@ import (
 	"github.com/pgswitch/pgswitch/internal/replication"
 	"github.com/pgswitch/pgswitch/internal/state"
 	"github.com/pgswitch/pgswitch/internal/supervise"
+	"github.com/pgswitch/pgswitch/internal/switchover"
 	"github.com/pgswitch/pgswitch/internal/syncpolicy"
 )
 
@@ -33,13 +34,13 @@ type Daemon struct {
 	cfg   atomic.Pointer[config.Config] // replaced on SIGHUP (reloadable keys only)
 	level *config.LevelVar
 	log   zerolog.Logger
-	store *state.Store
+	store *state.Store // its lock held for the daemon's life
 	sec   *api.Security
+	drv   *switchover.Driver // the record and the handshake
 
 	vip *netbind.VIP
 
 	mu       sync.Mutex
-	rec      state.Record
 	db       dbView
 	peerView api.PeerView
 	quorum   *api.Quorum // nil without quorum.endpoints
@@ -50,15 +51,8 @@ type Daemon struct {
 	autoRunning atomic.Bool
 	sync        syncpolicy.State // reconcile goroutine only
 
-	// slotMu orders every drop of the peer's slot on this database (the
-	// standby's housekeeping, the sweep) with the switch-in that creates it
-	// as the reverse slot: a drop re-checks the state under it.
-	slotMu sync.Mutex
-
-	vipHeld  atomic.Bool
-	swlog    atomic.Pointer[zerolog.Logger]
-	dbKick   chan struct{}
-	switches switchLog
+	vipHeld atomic.Bool
+	dbKick  chan struct{}
 
 	// ctx and wg own every goroutine the daemon starts outside Run's
 	// errgroup (switch-in, timers); Run waits for them.
@@ -68,10 +62,7 @@ type Daemon struct {
 	stopping bool // set before wg.Wait: no goroutine is started after
 
 	registry *prometheus.Registry
-	swm      *switchMetrics
-
-	peerOnce   sync.Once
-	peerClient *api.Client
+	peer     *api.Client // one for the daemon's life: its connections are reused
 }
 
 // appRun is a running applier and how to stop it.
@@ -110,15 +101,15 @@ func New(cfg *config.Config, log zerolog.Logger, level *config.LevelVar) (*Daemo
 		store.Unlock()
 		return nil, err
 	}
-	d := &Daemon{log: log, level: level, store: store, sec: sec, rec: rec, vip: vip,
+	d := &Daemon{log: log, level: level, store: store, sec: sec, vip: vip,
 		dbKick:   make(chan struct{}, 1),
 		ctx:      context.Background(),
-		registry: prometheus.NewRegistry()}
+		registry: prometheus.NewRegistry(),
+		peer:     api.NewClient(cfg.Peer.APIURL, sec, 0)}
 	d.cfg.Store(cfg)
-	d.setLogger(rec)
 	d.registry.MustRegister(newCollector(d), collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	d.swm = newSwitchMetrics(cfg.Node.Name, d.registry)
+	d.drv = switchover.New(env{d}, store, rec, d.peer, switchover.NewMetrics(cfg.Node.Name, d.registry), log)
 	return d, nil
 }
 
@@ -146,9 +137,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	g.Go(func() error { return d.watchSlots(gctx) })
 	g.Go(func() error { return d.watchStateFile(gctx) })
 	// Resume or abort an interrupted switchover by the failure rules.
-	if acts, err := d.step(handshake.Event{Kind: handshake.EvRestart}); err == nil {
+	if acts, err := d.drv.Step(handshake.Event{Kind: handshake.EvRestart}); err == nil {
 		d.goOwned(func() {
-			d.drive(gctx, acts)
+			d.drv.Drive(gctx, acts)
 		})
 	}
 	g.Go(func() error { return d.reconcile(gctx) })
@@ -216,8 +207,8 @@ func (d *Daemon) reconcile(ctx context.Context) error {
 	// kill -9 may come first; every start checks again).
 	peerSlotGone := false
 	for {
+		st := d.state()
 		d.mu.Lock()
-		st := d.rec.State
 		running := d.applier != nil
 		wrongDB := d.db.wrongDB != ""
 		// The applier waits for the first check of the local database,
@@ -242,7 +233,7 @@ func (d *Daemon) reconcile(ctx context.Context) error {
 		case !w.PeerSlotAbsent:
 			peerSlotGone = false
 		case !peerSlotGone && !wrongDB && !unchecked:
-			peerSlotGone = d.dropPeerSlot(ctx)
+			peerSlotGone = d.drv.DropPeerSlot(ctx)
 		}
 		d.supervise(ctx)
 		d.reconcileResources(ctx)
@@ -251,10 +242,8 @@ func (d *Daemon) reconcile(ctx context.Context) error {
 			// One try, so that the loop keeps repairing the VIP and the
 			// fence meanwhile; the answer, or its absence, is the table's.
 			lastQuery = time.Now()
-			if ev, ok := d.actQueryPeer(ctx, 2*time.Second); ok && (ev.Kind != handshake.EvPeerUnreachable || ev.Reason != d.reason()) {
-				if acts, err := d.step(ev); err == nil {
-					d.drive(ctx, acts)
-				}
+			if ev, ok := d.drv.QueryPeer(ctx, 2*time.Second); ok && (ev.Kind != handshake.EvPeerUnreachable || ev.Reason != d.drv.Record().Reason) {
+				d.drv.StepAndDrive(ctx, ev)
 			}
 		}
 		select {
@@ -263,32 +252,6 @@ func (d *Daemon) reconcile(ctx context.Context) error {
 			return nil
 		}
 	}
-}
-
-// dropPeerSlot drops the slot the peer followed this node from when it was
-// active, if it is still there; it reports whether the slot is gone. A
-// standby must not keep it: it retains WAL, and a later switch-in must
-// never take it for its reverse slot.
-func (d *Daemon) dropPeerSlot(ctx context.Context) bool {
-	d.slotMu.Lock()
-	defer d.slotMu.Unlock()
-	if !handshake.WantOf(d.state()).PeerSlotAbsent {
-		return false
-	}
-	slot := d.conf().PeerSlotName()
-	qctx, cancel := context.WithTimeout(ctx, d.conf().Switchover.StepTimeout)
-	defer cancel()
-	info, found, err := d.localDB().LookupSlot(qctx, slot)
-	if err == nil && found {
-		d.logger().Warn().Str("slot", slot).Str("confirmed_lsn", info.ConfirmedFlush.String()).
-			Msg("a standby still has the slot of its time as active: dropping it")
-		err = d.localDB().DropSlot(qctx, slot)
-	}
-	if err != nil {
-		d.logger().Warn().Err(err).Str("slot", slot).Msg("dropping the old slot; will retry")
-		return false
-	}
-	return true
 }
 
 func (d *Daemon) startApplier(ctx context.Context) {
@@ -329,24 +292,9 @@ func (d *Daemon) stopApplier() {
 	d.logger().Info().Str("lsn", st.AppliedLSN.String()).Uint64("applied_transactions", st.AppliedTxns).Msg("applier stopped")
 }
 
-func (d *Daemon) state() handshake.State {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.rec.State
-}
+func (d *Daemon) state() handshake.State { return d.drv.State() }
 
-// node is the handshake part of the record, as the table reads it.
-func (d *Daemon) node() handshake.Node {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.rec.Node
-}
-
-func (d *Daemon) epoch() uint64 {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.rec.Epoch
-}
+func (d *Daemon) epoch() uint64 { return d.drv.Epoch() }
 
 func (d *Daemon) applierStatus() (replication.Status, bool) {
 	d.mu.Lock()

@@ -12,6 +12,7 @@ import (
 	"github.com/pgswitch/pgswitch/internal/handshake"
 	"github.com/pgswitch/pgswitch/internal/pgutil"
 	"github.com/pgswitch/pgswitch/internal/quorum"
+	"github.com/pgswitch/pgswitch/internal/state"
 )
 
 // dbView is the local database as last seen.
@@ -101,21 +102,14 @@ func (d *Daemon) watchDatabase(ctx context.Context) error {
 // one recorded at init, and records it when the record predates the
 // identifiers.
 func (d *Daemon) verifyLocalDB(ctx context.Context, conn *pgx.Conn) error {
-	d.mu.Lock()
-	expected := d.rec.LocalSystemID
-	d.mu.Unlock()
+	expected := d.drv.Record().LocalSystemID
 	found, err := pgutil.VerifySystemID(ctx, conn, d.conf().Postgres.DSN, "local", expected)
 	if err != nil || expected != "" {
 		return err
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	rec := d.rec
-	rec.LocalSystemID = found
-	if err := d.store.Save(rec, rec.State); err != nil {
+	if err := d.drv.SaveRecord(func(r *state.Record) { r.LocalSystemID = found }); err != nil {
 		return fmt.Errorf("recording the local system identifier: %w", err)
 	}
-	d.rec = rec
 	return nil
 }
 
@@ -125,7 +119,7 @@ func (d *Daemon) watchPeer(ctx context.Context) error {
 	defer t.Stop()
 	for {
 		qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		st, err := d.peer().Status(qctx)
+		st, err := d.peer.Status(qctx)
 		cancel()
 		d.mu.Lock()
 		v := d.peerView

@@ -106,28 +106,3 @@ func b2f(b bool) float64 {
 	}
 	return 0
 }
-
-// switchMetrics are the switchover histograms and counters, observed as the
-// steps happen.
-type switchMetrics struct {
-	steps    *prometheus.HistogramVec
-	outcomes *prometheus.CounterVec
-}
-
-func newSwitchMetrics(node string, reg prometheus.Registerer) *switchMetrics {
-	m := &switchMetrics{
-		steps: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:        "pgswitch_switchover_step_seconds",
-			Help:        "Duration of each switchover step on this node, by the state it ended in.",
-			ConstLabels: prometheus.Labels{"node": node},
-			Buckets:     []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
-		}, []string{"state"}),
-		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name:        "pgswitch_switchovers_total",
-			Help:        "Switchovers this node took part in, by outcome (done, aborted, fenced).",
-			ConstLabels: prometheus.Labels{"node": node},
-		}, []string{"outcome"}),
-	}
-	reg.MustRegister(m.steps, m.outcomes)
-	return m
-}
