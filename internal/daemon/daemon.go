@@ -19,6 +19,7 @@ import (
 	"github.com/pgswitch/pgswitch/internal/config"
 	"github.com/pgswitch/pgswitch/internal/handshake"
 	"github.com/pgswitch/pgswitch/internal/netbind"
+	"github.com/pgswitch/pgswitch/internal/quorum"
 	"github.com/pgswitch/pgswitch/internal/replication"
 	"github.com/pgswitch/pgswitch/internal/state"
 	"github.com/pgswitch/pgswitch/internal/supervise"
@@ -62,7 +63,13 @@ type Daemon struct {
 	stopping bool // set before wg.Wait: no goroutine is started after
 
 	registry *prometheus.Registry
+	renewals *prometheus.CounterVec
 	peer     *api.Client // one for the daemon's life: its connections are reused
+
+	// lead is the quorum side (nil without quorum.endpoints); leaderKick
+	// wakes its loop.
+	lead       *leadership
+	leaderKick chan struct{}
 }
 
 // appRun is a running applier and how to stop it.
@@ -109,6 +116,21 @@ func New(cfg *config.Config, log zerolog.Logger, level *config.LevelVar) (*Daemo
 	d.cfg.Store(cfg)
 	d.registry.MustRegister(newCollector(d), collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if len(cfg.Quorum.Endpoints) > 0 {
+		c, err := quorum.New(quorum.FromConfig(cfg.Quorum))
+		if err != nil {
+			store.Unlock()
+			return nil, fmt.Errorf("node %s: %w", cfg.Node.Name, err)
+		}
+		d.lead = &leadership{c: c}
+		d.leaderKick = make(chan struct{}, 1)
+		d.renewals = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name:        "pgswitch_lease_renewals_total",
+			Help:        "Renewals of the leader lease this node sent, by result (ok, failed).",
+			ConstLabels: prometheus.Labels{"node": cfg.Node.Name},
+		}, []string{"result"})
+		d.registry.MustRegister(d.renewals)
+	}
 	d.drv = switchover.New(env{d}, store, rec, d.peer, switchover.NewMetrics(cfg.Node.Name, d.registry), log)
 	return d, nil
 }
@@ -133,6 +155,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	g.Go(func() error { return d.watchDatabase(gctx) })
 	g.Go(func() error { return d.watchPeer(gctx) })
 	g.Go(func() error { return d.watchQuorum(gctx) })
+	g.Go(func() error { return d.leaderLoop(gctx) })
 	g.Go(func() error { return d.watchService(gctx) })
 	g.Go(func() error { return d.watchSlots(gctx) })
 	g.Go(func() error { return d.watchStateFile(gctx) })
@@ -149,6 +172,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.spawnMu.Unlock()
 	d.wg.Wait()
 	d.stopApplier()
+	if d.lead != nil {
+		d.lead.c.Close()
+	}
 	d.log.Info().Msg("pgswitch daemon stopped")
 	if ctx.Err() != nil && (err == nil || errors.Is(err, context.Canceled)) {
 		return nil

@@ -11,7 +11,6 @@ import (
 	"github.com/pgswitch/pgswitch/internal/api"
 	"github.com/pgswitch/pgswitch/internal/handshake"
 	"github.com/pgswitch/pgswitch/internal/pgutil"
-	"github.com/pgswitch/pgswitch/internal/quorum"
 	"github.com/pgswitch/pgswitch/internal/state"
 )
 
@@ -140,21 +139,12 @@ func (d *Daemon) watchPeer(ctx context.Context) error {
 }
 
 // watchQuorum reads the pair's keys in etcd every 2 s, for status (with
-// quorum.endpoints; the daemon does not take the leader key yet).
+// quorum.endpoints).
 func (d *Daemon) watchQuorum(ctx context.Context) error {
-	cfg := d.conf()
-	if len(cfg.Quorum.Endpoints) == 0 {
+	if d.lead == nil {
 		return nil
 	}
-	c, err := quorum.New(quorum.FromConfig(cfg.Quorum))
-	if err != nil {
-		// Status says so; nothing else depends on the quorum yet.
-		d.mu.Lock()
-		d.quorum = &api.Quorum{Error: err.Error()}
-		d.mu.Unlock()
-		return nil
-	}
-	defer c.Close()
+	c := d.lead.c
 	t := time.NewTicker(2 * time.Second)
 	defer t.Stop()
 	for {

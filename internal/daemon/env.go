@@ -39,3 +39,24 @@ func (e env) Writable() (bool, string) {
 	}
 	return true, ""
 }
+
+func (e env) KickLeader() {
+	if e.d.leaderKick == nil {
+		return
+	}
+	select {
+	case e.d.leaderKick <- struct{}{}:
+	default:
+	}
+}
+
+func (e env) TakeLeaderKey(ctx context.Context, from uint64) error {
+	return e.d.takeLeaderKey(ctx, from)
+}
+
+func (e env) PublishedSequences(ctx context.Context) (map[string]int64, error) {
+	if e.d.lead == nil {
+		return nil, nil
+	}
+	return e.d.lead.c.ReadSeq(ctx)
+}

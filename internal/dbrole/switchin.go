@@ -3,6 +3,8 @@ package dbrole
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -17,51 +19,65 @@ type SequenceCopy struct {
 	From, To int64
 }
 
+// Sequences reads the last value handed out by every sequence that was
+// ever used, by its qualified (quoted) name.
+func (d *DB) Sequences(ctx context.Context) (map[string]int64, error) {
+	out := map[string]int64{}
+	err := d.with(ctx, func(conn *pgx.Conn) error {
+		rows, err := conn.Query(ctx, sql.Query("sequences"))
+		if err != nil {
+			return fmt.Errorf("reading sequences: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var schema, name string
+			var last *int64
+			if err := rows.Scan(&schema, &name, &last); err != nil {
+				return fmt.Errorf("reading sequences: %w", err)
+			}
+			if last != nil {
+				out[pgutil.Qualified(schema, name)] = *last
+			}
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // CopySequences sets every sequence of this database to at least the value
 // it has on the old active (sequences are not replicated). A sequence that
 // was never used on the old active is left alone; one missing here is an
 // error (schema drift).
 func (d *DB) CopySequences(ctx context.Context, oldActive *DB) ([]SequenceCopy, error) {
-	type seq struct {
-		schema, name string
-		last         *int64
-	}
-	var src []seq
-	err := oldActive.with(ctx, func(conn *pgx.Conn) error {
-		rows, err := conn.Query(ctx, sql.Query("sequences"))
-		if err != nil {
-			return fmt.Errorf("reading sequences of the old active: %w", err)
-		}
-		src, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (seq, error) {
-			var s seq
-			err := r.Scan(&s.schema, &s.name, &s.last)
-			return s, err
-		})
-		return err
-	})
+	src, err := oldActive.Sequences(ctx)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("the old active: %w", err)
 	}
+	return d.RaiseSequences(ctx, src)
+}
+
+// RaiseSequences sets each sequence named in at (by qualified name) to at
+// least that value; setval only moves forwards, so a value already higher
+// here (a retried switch-in) is kept.
+func (d *DB) RaiseSequences(ctx context.Context, at map[string]int64) ([]SequenceCopy, error) {
 	var out []SequenceCopy
-	err = d.with(ctx, func(conn *pgx.Conn) error {
-		for _, s := range src {
-			if s.last == nil {
-				continue
-			}
-			q := pgutil.Qualified(s.schema, s.name)
+	err := d.with(ctx, func(conn *pgx.Conn) error {
+		for q, v := range at {
 			var now int64
-			// setval only forwards: GREATEST keeps a value already
-			// higher here (a retried switch-in).
 			err := conn.QueryRow(ctx, fmt.Sprintf(
 				`SELECT pg_catalog.setval(%s, GREATEST($1::bigint, coalesce((SELECT last_value FROM %s WHERE is_called), $1::bigint)), true)`,
-				pgutil.Literal(q), q), *s.last).Scan(&now)
+				pgutil.Literal(q), q), v).Scan(&now)
 			if err != nil {
-				return fmt.Errorf("setting sequence %s.%s: %w", s.schema, s.name, err)
+				return fmt.Errorf("setting sequence %s: %w", q, err)
 			}
-			out = append(out, SequenceCopy{Name: s.schema + "." + s.name, From: *s.last, To: now})
+			out = append(out, SequenceCopy{Name: q, From: v, To: now})
 		}
 		return nil
 	})
+	slices.SortFunc(out, func(a, b SequenceCopy) int { return strings.Compare(a.Name, b.Name) })
 	return out, err
 }
 

@@ -38,9 +38,9 @@ func TestCopySequences(t *testing.T) {
 		t.Fatalf("CopySequences: %v", err)
 	}
 	want := []SequenceCopy{
-		{Name: `My Schema.Odd "Name"`, From: 42, To: 42},
-		{Name: "public.higher_here", From: 5, To: 50},
-		{Name: "public.orders_id_seq", From: 100, To: 100},
+		{Name: `"My Schema"."Odd ""Name"""`, From: 42, To: 42},
+		{Name: `"public"."higher_here"`, From: 5, To: 50},
+		{Name: `"public"."orders_id_seq"`, From: 100, To: 100},
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("CopySequences =\n  %+v\nwant\n  %+v", got, want)
@@ -62,7 +62,7 @@ func TestCopySequences(t *testing.T) {
 
 	// A used sequence missing on the new active is schema drift.
 	exec(t, "seq_old", "CREATE SEQUENCE public.only_old; SELECT setval('public.only_old', 3)")
-	if _, err := cur.CopySequences(ctx, old); err == nil || !strings.Contains(err.Error(), "public.only_old") {
+	if _, err := cur.CopySequences(ctx, old); err == nil || !strings.Contains(err.Error(), `"public"."only_old"`) {
 		t.Errorf("CopySequences with a sequence missing here: %v, want an error naming public.only_old", err)
 	}
 }

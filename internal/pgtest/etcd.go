@@ -205,3 +205,15 @@ func (m *EtcdMember) Restart() error {
 	}
 	return m.start()
 }
+
+// Signal sends sig to the member's process (SIGSTOP freezes it: its clients
+// see a member that accepts connections and never answers; SIGCONT wakes it).
+func (m *EtcdMember) Signal(sig os.Signal) error {
+	if m.proc == nil {
+		return fmt.Errorf("signalling etcd %s: not started", m.Name)
+	}
+	if err := m.proc.Signal(sig); err != nil {
+		return fmt.Errorf("signalling etcd %s: %w", m.Name, err)
+	}
+	return nil
+}

@@ -44,7 +44,7 @@ func (d *Driver) Promote(ctx context.Context, dryRun bool, emit func(api.Promote
 
 	unwatch := d.watchSteps(func(s api.Step) { emit(api.PromoteEvent{Step: &s}) })
 	defer unwatch()
-	id := newSwitchID()
+	id := NewSwitchID()
 	acts, err := d.Step(handshake.Event{Kind: handshake.EvPromote, SwitchID: id})
 	if err != nil {
 		return res(api.PromoteRefused, err.Error())

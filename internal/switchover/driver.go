@@ -51,6 +51,16 @@ type Env interface {
 	// StrictSync names the synchronous standby before the first write when
 	// strict synchronous mode wants it.
 	StrictSync(ctx context.Context) error
+
+	// With a quorum (SPEC §9). KickLeader has the leadership loop act on
+	// the state now (hold_lease, claim_leader). TakeLeaderKey makes the
+	// leader key this node's in epoch from+1, taking it from the peer
+	// that holds it in from (the planned switch-in, before this node
+	// becomes writable). PublishedSequences are the sequence positions
+	// the old active published, with their margin.
+	KickLeader()
+	TakeLeaderKey(ctx context.Context, from uint64) error
+	PublishedSequences(ctx context.Context) (map[string]int64, error)
 }
 
 // Metrics are the switchover's histograms and counters.
@@ -168,6 +178,7 @@ func (d *Driver) Step(ev handshake.Event) ([]handshake.Action, error) {
 }
 
 func (d *Driver) stepLocked(ev handshake.Event) ([]handshake.Action, handshake.State, error) {
+	ev.Quorum = d.quorum()
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	prev := d.rec
@@ -285,6 +296,13 @@ func (d *Driver) perform(ctx context.Context, a handshake.Action) (handshake.Eve
 		d.actFollow(ctx)
 	case handshake.ActSwitchIn:
 		return d.actSwitchIn(ctx)
+	case handshake.ActSelfFence:
+		d.actSelfFence(ctx)
+	case handshake.ActTakeOver:
+		return d.actTakeOver(ctx)
+	case handshake.ActHoldLease, handshake.ActClaimLeader:
+		// The leadership loop owns the lease and the key.
+		d.env.KickLeader()
 	case handshake.ActRunApplier, handshake.ActReplyAgree, handshake.ActReplyRefuse, handshake.ActReplyActive, handshake.ActWaitCatchUp:
 		// The reconcile loop runs the applier; replies and the catch-up
 		// wait belong to the request handlers that fed the event.
@@ -296,7 +314,8 @@ func (d *Driver) perform(ctx context.Context, a handshake.Action) (handshake.Eve
 
 func (d *Driver) switchID() string { return d.Record().SwitchID }
 
-func newSwitchID() string {
+// NewSwitchID is a fresh switchover (or takeover) id: the time and a random part.
+func NewSwitchID() string {
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
 	return time.Now().UTC().Format("20060102T150405") + "-" + hex.EncodeToString(b)

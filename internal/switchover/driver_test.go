@@ -54,6 +54,12 @@ func (e *fakeEnv) Writable() (bool, string)           { return true, "" }
 func (e *fakeEnv) RefreshDB()                         {}
 func (e *fakeEnv) StandbyFault() string               { return "" }
 func (e *fakeEnv) StrictSync(context.Context) error   { e.call("strict_sync"); return nil }
+func (e *fakeEnv) KickLeader()                        { e.call("kick_leader") }
+func (e *fakeEnv) TakeLeaderKey(context.Context, uint64) error {
+	e.call("take_leader_key")
+	return nil
+}
+func (e *fakeEnv) PublishedSequences(context.Context) (map[string]int64, error) { return nil, nil }
 
 // newDriver is a driver of node db-1 in st, its record in a fresh state
 // directory, its databases and its peer on closed ports.

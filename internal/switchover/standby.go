@@ -165,23 +165,42 @@ func (d *Driver) actSwitchIn(ctx context.Context) (handshake.Event, bool) {
 }
 
 func (d *Driver) switchIn(ctx context.Context) (replication.LSN, error) {
+	return d.becomeActive(ctx, time.Now(), func(c context.Context) (int, error) {
+		seqs, err := d.LocalDB().CopySequences(c, d.PeerDB())
+		return len(seqs), err
+	})
+}
+
+// becomeActive is what a switch-in and a takeover share, in order: the
+// applier stopped (what was complete committed), the sequences carried
+// (by carry), the leader key this node's in the next epoch (with a
+// quorum; a takeover holds it already), the reverse slot, writable, the
+// VIP and the service.
+func (d *Driver) becomeActive(ctx context.Context, start time.Time, carry func(context.Context) (int, error)) (replication.LSN, error) {
 	timed := func(what string, f func(context.Context) error) error {
-		start := time.Now()
+		t := time.Now()
 		sctx, cancel := context.WithTimeout(ctx, d.conf().Switchover.StepTimeout)
 		defer cancel()
 		err := f(sctx)
-		d.Logger().Info().Str("step", what).Dur("took", time.Since(start)).Err(err).Msg("switch-in step")
+		d.Logger().Info().Str("step", what).Dur("took", time.Since(t)).Dur("since_start", time.Since(start)).Err(err).Msg("switch-in step")
 		return err
 	}
 	d.env.StopApplier()
-	if err := timed("copy_sequences", func(c context.Context) error {
-		seqs, err := d.LocalDB().CopySequences(c, d.PeerDB())
+	if err := timed("carry_sequences", func(c context.Context) error {
+		n, err := carry(c)
 		if err == nil {
-			d.Logger().Info().Int("sequences", len(seqs)).Msg("sequences carried over from the old active")
+			d.Logger().Info().Int("sequences", n).Msg("sequences carried past the old active's")
 		}
 		return err
 	}); err != nil {
-		return 0, fmt.Errorf("copying sequences: %w", err)
+		return 0, fmt.Errorf("carrying sequences: %w", err)
+	}
+	if d.quorum() && d.State() == handshake.SwitchingIn {
+		// SPEC §9 rule 1: the leader key moves before the new active
+		// becomes writable.
+		if err := timed("leader_key", func(c context.Context) error { return d.env.TakeLeaderKey(c, d.Epoch()) }); err != nil {
+			return 0, fmt.Errorf("taking the leader key: %w", err)
+		}
 	}
 	var lsn replication.LSN
 	if err := timed("reverse_slot", func(c context.Context) error {

@@ -1,0 +1,176 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/pgswitch/pgswitch/integration/harness"
+	"github.com/pgswitch/pgswitch/internal/pgtest"
+	"github.com/pgswitch/pgswitch/internal/quorum"
+)
+
+// quorumPair is a pair whose daemons use one real etcd member, with the
+// default lease (3 s).
+func quorumPair(t *testing.T, cluster string) (*harness.Pair, *pgtest.Etcd, *quorum.Client) {
+	t.Helper()
+	etcd := pgtest.StartEtcd(t, 1)
+	lines := []string{"quorum:", "  endpoints: [" + etcd.Endpoints()[0] + "]", "  cluster: " + cluster}
+	p := newPair(t, harness.Options{Schema: counterSchema, Seed: counterSeed,
+		Config: func(int) []string { return lines },
+		Env:    []string{"PGSWITCH_SUPERVISION_INTERVAL=200ms"}})
+	qc, err := quorum.New(quorum.Settings{Endpoints: etcd.Endpoints(), Cluster: cluster, Prefix: "/pgswitch/", LeaseTTL: 3 * time.Second})
+	must(t, err)
+	t.Cleanup(func() { qc.Close() })
+	return p, etcd, qc
+}
+
+// waitLeader polls etcd until the leader key names node in epoch.
+func waitLeader(t *testing.T, ctx context.Context, qc *quorum.Client, node string, epoch int64) {
+	t.Helper()
+	pgtest.Eventually(t, 30*time.Second, fmt.Sprintf("the leader key to name %s in epoch %d", node, epoch), func() (bool, error) {
+		st, err := qc.ReadLeader(ctx)
+		return err == nil && st.Present && st.Node == node && st.Epoch == epoch, nil
+	})
+}
+
+// writable says whether a client can commit on n's database now.
+func writable(ctx context.Context, n *harness.Node) error {
+	qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	return n.Cluster.Exec(qctx, harness.DB, "INSERT INTO events (counter) VALUES (0)")
+}
+
+// SPEC §9 rule 3: the active's host is lost (its daemon and its database
+// killed with SIGKILL); the standby sees the leader key expire, proves it
+// was caught up, takes the key in epoch 2 and takes writes, its sequences
+// past every id the old active handed out. The old active, back, finds the
+// later epoch and never serves again by itself (rule 5).
+func TestUnplannedFailoverWhenTheActiveIsLost(t *testing.T) {
+	p, _, qc := quorumPair(t, "lost")
+	ctx := ctxFor(t, 3*time.Minute)
+	a, b := p.Nodes[0], p.Nodes[1]
+	startBoth(t, ctx, p)
+	waitState(t, p, a, "ACTIVE")
+	waitLeader(t, ctx, qc, a.Name, 1)
+	must(t, counterLoad(ctx, t, a, 2, 200))
+	waitRole(t, p, b, "STANDBY", true)
+	must(t, p.WaitCaughtUp(ctx, a, b))
+	oldMax, err := a.Cluster.QueryString(ctx, harness.DB, "SELECT max(id)::text FROM events")
+	must(t, err)
+	// Sequence values handed out on the old active but never committed
+	// (rolled back) never reach the standby; only the published positions
+	// carry them.
+	must(t, a.Cluster.Exec(ctx, harness.DB, "SELECT nextval('events_id_seq') FROM generate_series(1, 50)"))
+	pgtest.Eventually(t, 10*time.Second, "the active to publish its sequence positions", func() (bool, error) {
+		seqs, err := qc.ReadSeq(ctx)
+		return err == nil && seqs[`"public"."events_id_seq"`] > atoi(oldMax)+50, nil
+	})
+
+	lost := time.Now()
+	must(t, a.Daemon.Kill9())
+	must(t, a.Cluster.KillPostmaster())
+	var took time.Duration
+	pgtest.Eventually(t, 30*time.Second, b.Name+" to take writes", func() (bool, error) {
+		if writable(ctx, b) != nil {
+			return false, nil
+		}
+		took = time.Since(lost)
+		return true, nil
+	})
+	t.Logf("loss of %s -> first write on %s: %s", a.Name, b.Name, took.Round(time.Millisecond))
+	waitState(t, p, b, "ACTIVE")
+	waitLeader(t, ctx, qc, b.Name, 2)
+	st, err := p.Status(ctx, b)
+	must(t, err)
+	if st.Epoch != 2 {
+		t.Errorf("%s is in epoch %d after the takeover, want 2", b.Name, st.Epoch)
+	}
+	newID, err := b.Cluster.QueryString(ctx, harness.DB, "INSERT INTO events (counter) VALUES (1) RETURNING id::text")
+	must(t, err)
+	if atoi(newID) <= atoi(oldMax)+50 {
+		t.Errorf("the new active's next id %s is not past the %s the old active handed out", newID, fmt.Sprint(atoi(oldMax)+50))
+	}
+
+	// The old active comes back: it must never serve again by itself.
+	must(t, a.Cluster.StartServer(ctx))
+	must(t, p.StartDaemon(ctx, a))
+	waitState(t, p, a, "SELF_FENCED")
+	if err := writable(ctx, a); err == nil {
+		t.Fatalf("%s took a write after it came back behind a later epoch", a.Name)
+	}
+	st, err = p.Status(ctx, a)
+	must(t, err)
+	if st.Epoch != 1 || st.Database.ClientMode != "fenced" {
+		t.Errorf("%s back: epoch %d, client mode %q; want epoch 1, fenced", a.Name, st.Epoch, st.Database.ClientMode)
+	}
+}
+
+// SPEC §9 rule 2: when etcd stops answering, the active fences itself
+// within 2/3 of the lease (plus a tick), before etcd could let the standby
+// in; the standby, which cannot read the quorum either, does not take
+// over while it is gone. When etcd answers again the lease has expired in
+// etcd's eyes: the active regains the key in its own epoch or the standby
+// takes it in the next — a race either may win, and in both exactly one
+// node serves. (With failsafe mode the active would keep serving: not
+// built yet.)
+func TestActiveSelfFencesWithoutTheQuorum(t *testing.T) {
+	p, etcd, qc := quorumPair(t, "selffence")
+	ctx := ctxFor(t, 3*time.Minute)
+	a, b := p.Nodes[0], p.Nodes[1]
+	startBoth(t, ctx, p)
+	waitState(t, p, a, "ACTIVE")
+	waitLeader(t, ctx, qc, a.Name, 1)
+	waitRole(t, p, b, "STANDBY", true)
+	must(t, writable(ctx, a))
+
+	frozen := time.Now()
+	must(t, etcd.Members[0].Signal(syscall.SIGSTOP))
+	var took time.Duration
+	pgtest.Eventually(t, 15*time.Second, a.Name+" to stop taking writes", func() (bool, error) {
+		if writable(ctx, a) == nil {
+			return false, nil
+		}
+		took = time.Since(frozen)
+		return true, nil
+	})
+	t.Logf("etcd frozen -> %s refuses writes: %s", a.Name, took.Round(time.Millisecond))
+	if took > 3*time.Second {
+		t.Errorf("%s took writes for %s after etcd froze, past the 3 s lease", a.Name, took)
+	}
+	waitState(t, p, a, "SELF_FENCED")
+	// Past the lease: the standby has seen nothing it may act on.
+	sleepCtx(ctx, 4*time.Second)
+	if st, err := p.Status(ctx, b); err != nil || st.State != "STANDBY" {
+		t.Fatalf("%s without the quorum: %+v %v, want STANDBY", b.Name, st.State, err)
+	}
+	if err := writable(ctx, b); err == nil {
+		t.Fatalf("%s took a write without the quorum", b.Name)
+	}
+
+	must(t, etcd.Members[0].Signal(syscall.SIGCONT))
+	var winner, loser *harness.Node
+	pgtest.Eventually(t, 20*time.Second, "one node to serve again", func() (bool, error) {
+		for _, n := range p.Nodes {
+			if st, err := p.Status(ctx, n); err == nil && st.State == "ACTIVE" && writable(ctx, n) == nil {
+				winner, loser = n, p.Other(n)
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	epoch := int64(1)
+	if winner == b {
+		epoch = 2
+	}
+	t.Logf("after etcd came back %s serves in epoch %d", winner.Name, epoch)
+	waitLeader(t, ctx, qc, winner.Name, epoch)
+	if err := writable(ctx, loser); err == nil {
+		t.Fatalf("both %s and %s take writes", winner.Name, loser.Name)
+	}
+	if st, err := p.Status(ctx, loser); err != nil || (st.State != "STANDBY" && st.State != "SELF_FENCED") {
+		t.Fatalf("%s after etcd came back: %+v %v, want STANDBY or SELF_FENCED", loser.Name, st.State, err)
+	}
+}
