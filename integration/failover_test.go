@@ -174,3 +174,72 @@ func TestActiveSelfFencesWithoutTheQuorum(t *testing.T) {
 		t.Fatalf("%s after etcd came back: %+v %v, want STANDBY or SELF_FENCED", loser.Name, st.State, err)
 	}
 }
+
+// SPEC §9 rule 1: a planned switchover with a quorum moves the leader key
+// to the new active (epoch 2) before it takes writes, and back (epoch 3);
+// the old active never loses its lease to a takeover on the way, and the
+// standby the pair ends with holds no lease.
+func TestSwitchoverWithAQuorumMovesTheKey(t *testing.T) {
+	p, _, qc := quorumPair(t, "planned")
+	ctx := ctxFor(t, 3*time.Minute)
+	a, b := p.Nodes[0], p.Nodes[1]
+	startBoth(t, ctx, p)
+	waitState(t, p, a, "ACTIVE")
+	waitLeader(t, ctx, qc, a.Name, 1)
+	for i, to := range []*harness.Node{b, a} {
+		from := p.Other(to)
+		must(t, counterLoad(ctx, t, from, 2, 100))
+		waitRole(t, p, to, "STANDBY", true)
+		out, errOut, code, err := p.Run(ctx, from, "promote")
+		must(t, err)
+		if code != 0 {
+			t.Fatalf("promote %s -> %s: exit %d\n%s%s", from.Name, to.Name, code, out, errOut)
+		}
+		waitState(t, p, to, "ACTIVE")
+		waitState(t, p, from, "STANDBY")
+		waitLeader(t, ctx, qc, to.Name, int64(i+2))
+		must(t, writable(ctx, to))
+		if err := writable(ctx, from); err == nil {
+			t.Fatalf("the old active %s took a write after the switchover", from.Name)
+		}
+		// Past a lease: the key stays the new active's, nobody took over.
+		sleepCtx(ctx, 4*time.Second)
+		waitLeader(t, ctx, qc, to.Name, int64(i+2))
+		if st, err := p.Status(ctx, from); err != nil || st.State != "STANDBY" || st.Epoch != uint64(i+2) {
+			t.Fatalf("%s after the switchover: %s epoch %d (%v), want STANDBY in %d", from.Name, st.State, st.Epoch, err, i+2)
+		}
+	}
+	must(t, p.WaitCaughtUp(ctx, a, b))
+	must(t, p.SameData(ctx, "counters", "events"))
+}
+
+// SPEC §9 rule 4: with failover.unplanned off the standby does not take
+// over when the active is lost; it stays STANDBY with the fault
+// failover_refused naming the reason, and the leader key stays absent.
+func TestFailoverRefusedNamesTheReason(t *testing.T) {
+	etcd := pgtest.StartEtcd(t, 1)
+	lines := []string{"quorum:", "  endpoints: [" + etcd.Endpoints()[0] + "]", "  cluster: refused", "failover:", "  unplanned: false"}
+	p := newPair(t, harness.Options{Schema: counterSchema, Seed: counterSeed, Config: func(int) []string { return lines }})
+	qc, err := quorum.New(quorum.Settings{Endpoints: etcd.Endpoints(), Cluster: "refused", Prefix: "/pgswitch/", LeaseTTL: 3 * time.Second})
+	must(t, err)
+	defer qc.Close()
+	ctx := ctxFor(t, 2*time.Minute)
+	a, b := p.Nodes[0], p.Nodes[1]
+	startBoth(t, ctx, p)
+	waitLeader(t, ctx, qc, a.Name, 1)
+	waitRole(t, p, b, "STANDBY", true)
+	must(t, a.Daemon.Kill9())
+	must(t, a.Cluster.KillPostmaster())
+	waitFault(t, ctx, p, b, "failover_refused", "failover.unplanned is off")
+	st, err := p.Status(ctx, b)
+	must(t, err)
+	if st.State != "STANDBY" || st.Epoch != 1 {
+		t.Fatalf("%s: %s in epoch %d, want STANDBY in 1", b.Name, st.State, st.Epoch)
+	}
+	if err := writable(ctx, b); err == nil {
+		t.Fatalf("%s took a write although failover.unplanned is off", b.Name)
+	}
+	if l, err := qc.ReadLeader(ctx); err != nil || l.Present {
+		t.Fatalf("leader key after a refused takeover: %+v %v, want absent", l, err)
+	}
+}
