@@ -415,10 +415,12 @@ func (d *Daemon) noteRenewal(err error) {
 const publishEvery = time.Second
 
 // publishSequences publishes, every second, each sequence's last value
-// plus a margin for what the active may hand out before a takeover reads
-// it: ten times what it handed out over the last interval (the interval,
-// the lease and the takeover with room to spare), and at least 1,000. A
-// new active sets its sequences to at least these (SPEC §9 rule 3).
+// (0 for one not used yet) plus a margin for what the active may hand out
+// before a takeover reads it: ten times what it handed out over the last
+// interval (the interval, the lease and the takeover with room to spare),
+// and at least 1,000. A new active that cannot ask the old one sets its
+// sequences to at least these, and past every value in the columns they
+// feed (SPEC §9 rule 3).
 func (d *Daemon) publishSequences(ctx context.Context, held quorum.Held) {
 	l := d.lead
 	if held.Revision == 0 || time.Since(l.lastPublish) < publishEvery {
@@ -427,7 +429,7 @@ func (d *Daemon) publishSequences(ctx context.Context, held quorum.Held) {
 	l.lastPublish = time.Now()
 	qctx, cancel := context.WithTimeout(ctx, d.conf().Quorum.LeaseTTL/3)
 	defer cancel()
-	now, err := d.localDB().Sequences(qctx)
+	now, err := d.localDB().Sequences(qctx, true)
 	if err != nil {
 		d.logger().Warn().Err(err).Msg("reading sequence positions to publish")
 		return

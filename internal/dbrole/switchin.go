@@ -20,8 +20,9 @@ type SequenceCopy struct {
 }
 
 // Sequences reads the last value handed out by every sequence that was
-// ever used, by its qualified (quoted) name.
-func (d *DB) Sequences(ctx context.Context) (map[string]int64, error) {
+// ever used, by its qualified (quoted) name; with unused, a sequence never
+// used yet is there too, as 0.
+func (d *DB) Sequences(ctx context.Context, unused bool) (map[string]int64, error) {
 	out := map[string]int64{}
 	err := d.with(ctx, func(conn *pgx.Conn) error {
 		rows, err := conn.Query(ctx, sql.Query("sequences"))
@@ -35,8 +36,11 @@ func (d *DB) Sequences(ctx context.Context) (map[string]int64, error) {
 			if err := rows.Scan(&schema, &name, &last); err != nil {
 				return fmt.Errorf("reading sequences: %w", err)
 			}
-			if last != nil {
+			switch {
+			case last != nil:
 				out[pgutil.Qualified(schema, name)] = *last
+			case unused:
+				out[pgutil.Qualified(schema, name)] = 0
 			}
 		}
 		return rows.Err()
@@ -52,7 +56,7 @@ func (d *DB) Sequences(ctx context.Context) (map[string]int64, error) {
 // was never used on the old active is left alone; one missing here is an
 // error (schema drift).
 func (d *DB) CopySequences(ctx context.Context, oldActive *DB) ([]SequenceCopy, error) {
-	src, err := oldActive.Sequences(ctx)
+	src, err := oldActive.Sequences(ctx, false)
 	if err != nil {
 		return nil, fmt.Errorf("the old active: %w", err)
 	}
@@ -156,4 +160,46 @@ func (d *DB) Follow(ctx context.Context, origin string, from replication.LSN) er
 		}
 		return replication.AdvanceOrigin(ctx, conn, origin, from)
 	})
+}
+
+// RaiseSequencesToData carries every sequence that feeds an integer column
+// (serial, identity, OWNED BY, or a DEFAULT calling nextval) past the
+// largest value in that column here, so that no insert on a new active
+// fails on a row replication brought: the old active may have handed out
+// values it never published before it was lost.
+func (d *DB) RaiseSequencesToData(ctx context.Context) ([]SequenceCopy, error) {
+	var out []SequenceCopy
+	err := d.with(ctx, func(conn *pgx.Conn) error {
+		rows, err := conn.Query(ctx, sql.Query("sequence_columns"))
+		if err != nil {
+			return fmt.Errorf("listing the columns sequences feed: %w", err)
+		}
+		type use struct{ seq, table, col string }
+		uses, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (use, error) {
+			var u use
+			err := r.Scan(&u.seq, &u.table, &u.col)
+			return u, err
+		})
+		if err != nil {
+			return fmt.Errorf("listing the columns sequences feed: %w", err)
+		}
+		for _, u := range uses {
+			var top *int64
+			if err := conn.QueryRow(ctx, fmt.Sprintf("SELECT max(%s)::bigint FROM %s", u.col, u.table)).Scan(&top); err != nil {
+				return fmt.Errorf("reading the largest %s of %s: %w", u.col, u.table, err)
+			}
+			if top == nil {
+				continue
+			}
+			var now int64
+			if err := conn.QueryRow(ctx, fmt.Sprintf(
+				`SELECT pg_catalog.setval(%s, GREATEST($1::bigint, coalesce((SELECT last_value FROM %s WHERE is_called), $1::bigint)), true)`,
+				pgutil.Literal(u.seq), u.seq), *top).Scan(&now); err != nil {
+				return fmt.Errorf("setting sequence %s: %w", u.seq, err)
+			}
+			out = append(out, SequenceCopy{Name: u.seq, From: *top, To: now})
+		}
+		return nil
+	})
+	return out, err
 }

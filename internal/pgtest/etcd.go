@@ -41,6 +41,7 @@ type EtcdMember struct {
 	DataDir   string
 
 	bin     string
+	netns   string // "" : the test's own
 	logDir  string
 	initial string // the --initial-cluster value
 	proc    *Proc
@@ -56,6 +57,19 @@ type Etcd struct {
 // every member reports healthy. A cleanup kills the processes; the data
 // directories are in t.TempDir, removed by the testing package.
 func StartEtcd(t testing.TB, n int) *Etcd {
+	t.Helper()
+	return startEtcd(t, n, "", "127.0.0.1")
+}
+
+// StartEtcdIn starts one etcd member in network namespace netns, listening
+// on addr (an address of that namespace), so that a test can cut the
+// quorum off from one host and not another.
+func StartEtcdIn(t testing.TB, netns, addr string) *Etcd {
+	t.Helper()
+	return startEtcd(t, 1, netns, addr)
+}
+
+func startEtcd(t testing.TB, n int, netns, addr string) *Etcd {
 	t.Helper()
 	NeedEtcd(t)
 	bin, err := EtcdBin()
@@ -73,8 +87,9 @@ func StartEtcd(t testing.TB, n int) *Etcd {
 		}
 		m := &EtcdMember{
 			Name:      fmt.Sprintf("m%d", i),
-			ClientURL: fmt.Sprintf("http://127.0.0.1:%d", cp),
-			PeerURL:   fmt.Sprintf("http://127.0.0.1:%d", pp),
+			ClientURL: fmt.Sprintf("http://%s:%d", addr, cp),
+			PeerURL:   fmt.Sprintf("http://%s:%d", addr, pp),
+			netns:     netns,
 			DataDir:   filepath.Join(dir, fmt.Sprintf("m%d", i)),
 			bin:       bin,
 			logDir:    dir,
@@ -122,7 +137,7 @@ func (m *EtcdMember) start() error {
 	if _, err := os.Stat(filepath.Join(m.DataDir, "member")); err == nil {
 		state = "existing"
 	}
-	p, err := StartProcE("etcd-"+m.Name, "", m.logDir, nil, m.bin,
+	p, err := StartProcE("etcd-"+m.Name, m.netns, m.logDir, nil, m.bin,
 		"--name", m.Name,
 		"--data-dir", m.DataDir,
 		"--listen-client-urls", m.ClientURL,
@@ -148,6 +163,9 @@ func (m *EtcdMember) start() error {
 // needs a quorum) or ctx ends.
 func (m *EtcdMember) WaitHealthy(ctx context.Context) error {
 	client := &http.Client{Timeout: time.Second}
+	if m.netns != "" {
+		client.Transport = &http.Transport{DialContext: NSDialer(m.netns)}
+	}
 	return WaitFor(ctx, "etcd "+m.Name+" healthy", func() (bool, error) {
 		if m.proc == nil || !m.proc.Running() {
 			return false, fmt.Errorf("etcd %s is not running", m.Name)

@@ -47,7 +47,7 @@ func (d *Driver) actSelfFence(ctx context.Context) {
 // peerFenceBudget bounds the attempt to fence the old active's database
 // during a takeover: a silent host must not push the takeover past its
 // target (SPEC §9 rule 3).
-const peerFenceBudget = time.Second
+const peerFenceBudget = 500 * time.Millisecond
 
 // actTakeOver (SPEC §9 rule 3) runs once the leader key is this node's in
 // the new epoch: the old active's database fenced if it answers, the
@@ -95,6 +95,12 @@ func (d *Driver) takeOver(ctx context.Context) (replication.LSN, error) {
 			return 0, fmt.Errorf("reading the published sequence positions: %w", err)
 		}
 		seqs, err := d.LocalDB().RaiseSequences(c, pub)
-		return len(seqs), err
+		if err != nil {
+			return 0, err
+		}
+		// And past every row replication brought, whatever was
+		// handed out after the last publication.
+		more, err := d.LocalDB().RaiseSequencesToData(c)
+		return len(seqs) + len(more), err
 	})
 }
