@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"fmt"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -242,5 +243,42 @@ func TestFailoverRefusedNamesTheReason(t *testing.T) {
 	}
 	if l, err := qc.ReadLeader(ctx); err != nil || l.Present {
 		t.Fatalf("leader key after a refused takeover: %+v %v, want absent", l, err)
+	}
+}
+
+// SPEC §9 rule 3: each takeover step is persisted before it is acted on;
+// kill -9 of the standby's daemon right after it persisted CLAIMING or
+// TAKING_OVER, then a restart, still ends with it ACTIVE in epoch 2,
+// holding the leader key on its new process's lease.
+func TestKill9DuringTheTakeover(t *testing.T) {
+	for _, st := range []string{"CLAIMING", "TAKING_OVER"} {
+		t.Run(st, func(t *testing.T) {
+			p, _, qc := quorumPair(t, "kill-"+strings.ToLower(strings.ReplaceAll(st, "_", "-")))
+			ctx := ctxFor(t, 2*time.Minute)
+			a, b := p.Nodes[0], p.Nodes[1]
+			must(t, p.Init(ctx))
+			must(t, p.StartDaemon(ctx, a))
+			must(t, p.StartDaemonEnv(ctx, b, []string{"PGSWITCHTEST_HOLD=" + st + "=30s"}))
+			waitLeader(t, ctx, qc, a.Name, 1)
+			waitRole(t, p, b, "STANDBY", true)
+			must(t, counterLoad(ctx, t, a, 2, 100))
+			must(t, p.WaitCaughtUp(ctx, a, b))
+
+			must(t, a.Daemon.Kill9())
+			must(t, a.Cluster.KillPostmaster())
+			waitState(t, p, b, st)
+			must(t, b.Daemon.Kill9())
+			must(t, p.StartDaemon(ctx, b))
+			waitState(t, p, b, "ACTIVE")
+			waitLeader(t, ctx, qc, b.Name, 2)
+			must(t, writable(ctx, b))
+			// Past a lease of the killed process: still held.
+			sleepCtx(ctx, 4*time.Second)
+			waitLeader(t, ctx, qc, b.Name, 2)
+			if st, err := p.Status(ctx, b); err != nil || st.State != "ACTIVE" || st.Epoch != 2 {
+				t.Fatalf("%s: %s epoch %d (%v), want ACTIVE in 2", b.Name, st.State, st.Epoch, err)
+			}
+			must(t, writable(ctx, b))
+		})
 	}
 }

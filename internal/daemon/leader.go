@@ -99,6 +99,11 @@ func (d *Daemon) leaderStep(ctx context.Context) {
 func (d *Daemon) holdLease(ctx context.Context, fence bool) {
 	lease, held := d.lead.current()
 	if lease == nil {
+		if fence && handshake.MayWrite(d.state()) {
+			// A daemon restarted while taking over: the key it
+			// claimed is bound to the dead process's lease.
+			d.rebindKey(ctx)
+		}
 		return
 	}
 	deadline := lease.SelfFenceDeadline()
@@ -213,6 +218,34 @@ func (d *Daemon) regainKey(ctx context.Context, st handshake.State) {
 	default:
 		l.set(lease, quorum.Held{})
 		d.logger().Warn().Err(err).Msg("regaining the leader key")
+	}
+}
+
+// rebindKey binds the leader key this node holds in its epoch to a new
+// lease (a restart in TAKING_OVER); a key the pair has moved on from is a
+// lost lease.
+func (d *Daemon) rebindKey(ctx context.Context) {
+	l := d.lead
+	if time.Since(l.lastTry) < d.conf().Quorum.LeaseTTL/6 {
+		return
+	}
+	l.lastTry = time.Now()
+	lease, err := l.c.Grant(ctx)
+	if err != nil {
+		d.logger().Warn().Err(err).Msg("rebinding the leader key: granting a lease")
+		return
+	}
+	held, err := l.c.Regain(ctx, lease, d.conf().Node.Name, int64(d.epoch()))
+	switch {
+	case err == nil:
+		l.set(lease, held)
+		d.logger().Info().Int64("epoch", held.Epoch).Msg("the leader key is bound to this daemon's lease again")
+	case errors.Is(err, quorum.ErrEpochMoved), errors.Is(err, quorum.ErrLeaderExists):
+		_ = lease.Revoke(ctx)
+		d.leaseLost("the leader key is no longer this node's: " + err.Error())
+	default:
+		_ = lease.Revoke(ctx)
+		d.logger().Warn().Err(err).Msg("rebinding the leader key")
 	}
 }
 

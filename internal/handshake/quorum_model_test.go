@@ -310,6 +310,11 @@ func (m *qmodel) answer(r *qmRPC) {
 	switch ev.Kind {
 	case "":
 		return
+	case EvNewLeader:
+		if r.kind == "hold" && WantOf(nd.n.State).Leader == LeaderHold {
+			// The rebind found the pair moved on: a lost lease.
+			ev = Event{Kind: EvLeaseLost, Reason: "rebind_refused"}
+		}
 	case EvLeaseHeld:
 		if r.kind == "renew" {
 			if r.lease == nd.lease && r.sent > nd.lastSent {
@@ -546,8 +551,13 @@ func (m *qmodel) poll(i int, c chooser) {
 	}
 	switch WantOf(nd.n.State).Leader {
 	case LeaderHold:
-		if nd.lease >= 0 {
+		switch {
+		case nd.lease >= 0:
 			m.send(i, "renew")
+		case MayWrite(nd.n.State):
+			// Restarted while taking over: the key is bound to the
+			// dead incarnation's lease; the daemon rebinds it.
+			m.send(i, "hold")
 		}
 	case LeaderRegain:
 		m.send(i, "hold")
@@ -784,7 +794,7 @@ func TestQuorumModelCatchesAnUnguardedEdge(t *testing.T) {
 		broken = append(broken, tr)
 	}
 	table = broken
-	for seed := range uint64(3000) {
+	for seed := range uint64(30000) {
 		if m := qmRun(seed, 120, nil); m.err != nil && strings.HasPrefix(m.err.Error(), "safety") {
 			t.Logf("seed %d: %v", seed, m.err)
 			return
