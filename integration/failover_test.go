@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"syscall"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/pgswitch/pgswitch/integration/harness"
+	"github.com/pgswitch/pgswitch/internal/api"
 	"github.com/pgswitch/pgswitch/internal/pgtest"
 	"github.com/pgswitch/pgswitch/internal/quorum"
 )
@@ -279,6 +281,74 @@ func TestKill9DuringTheTakeover(t *testing.T) {
 				t.Fatalf("%s: %s epoch %d (%v), want ACTIVE in 2", b.Name, st.State, st.Epoch, err)
 			}
 			must(t, writable(ctx, b))
+		})
+	}
+}
+
+// SPEC §9 rule 4: pgswitch failover --accept-data-loss on the standby. It
+// is a usage error without the flag; it refuses (exit 1, nothing changed)
+// while the active's daemon answers and while its lease holds the key; once
+// the active is lost it takes over in the next epoch — with a quorum
+// (failover.unplanned off, so that only the command does it) and without
+// one, where it is the only way.
+func TestForcedFailover(t *testing.T) {
+	for _, withQuorum := range []bool{true, false} {
+		t.Run(map[bool]string{true: "quorum", false: "no quorum"}[withQuorum], func(t *testing.T) {
+			var qc *quorum.Client
+			var lines []string
+			if withQuorum {
+				etcd := pgtest.StartEtcd(t, 1)
+				lines = []string{"quorum:", "  endpoints: [" + etcd.Endpoints()[0] + "]", "  cluster: forced", "failover:", "  unplanned: false"}
+				var err error
+				qc, err = quorum.New(quorum.Settings{Endpoints: etcd.Endpoints(), Cluster: "forced", Prefix: "/pgswitch/", LeaseTTL: 3 * time.Second})
+				must(t, err)
+				defer qc.Close()
+			}
+			p := newPair(t, harness.Options{Schema: counterSchema, Seed: counterSeed, Config: func(int) []string { return lines }})
+			ctx := ctxFor(t, 2*time.Minute)
+			a, b := p.Nodes[0], p.Nodes[1]
+			startBoth(t, ctx, p)
+			waitState(t, p, a, "ACTIVE")
+			waitRole(t, p, b, "STANDBY", true)
+			if qc != nil {
+				waitLeader(t, ctx, qc, a.Name, 1)
+			}
+			runCLI(t, p, cliCase{name: "without --accept-data-loss", node: 1, args: []string{"failover"}, wantCode: 2,
+				wantOut: []string{"--accept-data-loss is required"}})
+			runCLI(t, p, cliCase{name: "the active answers", node: 1, args: []string{"failover", "--accept-data-loss"}, wantCode: 1,
+				wantOut: []string{"node-a's daemon answers"}})
+
+			must(t, a.Daemon.Kill9())
+			must(t, a.Cluster.KillPostmaster())
+			var out string
+			pgtest.Eventually(t, 30*time.Second, "pgswitch failover to take over", func() (bool, error) {
+				o, e, code, err := p.Run(ctx, b, "failover", "--accept-data-loss", "--json")
+				if err != nil {
+					return false, err
+				}
+				switch code {
+				case 0:
+					out = o
+					return true, nil
+				case 1:
+					// The lease still holds the key for up to its TTL.
+					if !strings.Contains(o+e, "the leader key is held by node-a") {
+						return false, fmt.Errorf("refused for another reason: %s%s", o, e)
+					}
+					return false, nil
+				}
+				return false, fmt.Errorf("exit %d: %s%s", code, o, e)
+			})
+			var res api.PromoteResult
+			must(t, json.Unmarshal([]byte(out), &res))
+			if res.Outcome != api.PromoteDone || res.Epoch != 2 || res.To != b.Name {
+				t.Fatalf("failover --json: %+v, want done, epoch 2, to %s", res, b.Name)
+			}
+			waitState(t, p, b, "ACTIVE")
+			must(t, writable(ctx, b))
+			if qc != nil {
+				waitLeader(t, ctx, qc, b.Name, 2)
+			}
 		})
 	}
 }

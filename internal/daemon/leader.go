@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pgswitch/pgswitch/internal/api"
 	"github.com/pgswitch/pgswitch/internal/handshake"
 	"github.com/pgswitch/pgswitch/internal/quorum"
 	"github.com/pgswitch/pgswitch/internal/supervise"
@@ -478,5 +479,74 @@ func (d *Daemon) publishSequences(ctx context.Context, held quorum.Held) {
 	l.lastSeqs = now
 	if err := l.c.PublishSeq(qctx, held, out); err != nil {
 		d.logger().Warn().Err(err).Msg("publishing sequence positions")
+	}
+}
+
+// forceTakeover is pgswitch failover --accept-data-loss (SPEC §9 rule 4):
+// the standby takes over as in rule 3 without the proof of catch-up. It
+// refuses, changing nothing, while the old active's daemon answers or (with
+// a quorum) its lease holds the leader key; without a quorum it is the
+// only way to a takeover, and the epoch moves on without one.
+func (d *Daemon) forceTakeover(ctx context.Context, req api.FailoverRequest) (api.PromoteResult, error) {
+	start := time.Now()
+	cfg := d.conf()
+	res := func(outcome, reason string, code int) (api.PromoteResult, error) {
+		r := d.drv.Record()
+		return api.PromoteResult{Outcome: outcome, Reason: reason, ExitCode: code, From: cfg.Peer.Name, To: cfg.Node.Name,
+			SwitchID: r.SwitchID, Epoch: r.Epoch, TookMS: time.Since(start).Milliseconds()}, nil
+	}
+	if !req.AcceptDataLoss {
+		return res(api.PromoteRefused, "a takeover without the proof of catch-up may lose acknowledged commits: pass --accept-data-loss", 2)
+	}
+	rec := d.drv.Record()
+	if !handshake.Takes(rec.State, handshake.EvForceTakeover) {
+		return res(api.PromoteRefused, fmt.Sprintf("%s is %s, not STANDBY", cfg.Node.Name, rec.State), 1)
+	}
+	qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	st, err := d.peer.Status(qctx)
+	cancel()
+	if err == nil {
+		return res(api.PromoteRefused, fmt.Sprintf("%s's daemon answers (%s in epoch %d): it is not lost; use pgswitch promote", cfg.Peer.Name, st.State, st.Epoch), 1)
+	}
+	if d.lead != nil {
+		l, err := d.lead.c.ReadLeader(ctx)
+		switch {
+		case err != nil:
+			return res(api.PromoteRefused, "cannot read the quorum: "+err.Error(), 1)
+		case l.Present:
+			return res(api.PromoteRefused, fmt.Sprintf("the leader key is held by %s in epoch %d (lease %s left)", l.Node, l.Epoch, l.TTLLeft), 1)
+		}
+	}
+	id := "failover-" + switchover.NewSwitchID()
+	acts, err := d.drv.Step(handshake.Event{Kind: handshake.EvForceTakeover, SwitchID: id, Epoch: rec.Epoch,
+		Reason: "pgswitch failover --accept-data-loss"})
+	if err != nil {
+		return res(api.PromoteRefused, err.Error(), 1)
+	}
+	d.logger().Warn().Str("peer", cfg.Peer.Name).Msg("forced takeover: the operator accepts the loss of commits this node never received")
+	if d.lead == nil {
+		// Nothing to claim: the epoch moves on by the operator's word.
+		if acts, err = d.drv.Step(handshake.Event{Kind: handshake.EvLeaderTaken, SwitchID: id, Epoch: rec.Epoch + 1}); err != nil {
+			return res(api.PromoteAborted, err.Error(), 3)
+		}
+	}
+	d.drv.DriveOwned(acts)
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		r := d.drv.Record()
+		switch {
+		case r.SwitchID != id:
+			return res(api.PromoteAborted, "another step replaced the takeover: "+r.Reason, 3)
+		case r.State == handshake.Active:
+			return res(api.PromoteDone, "", 0)
+		case r.State == handshake.Standby:
+			return res(api.PromoteRefused, r.Reason, 1)
+		}
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return res(api.PromoteUnknown, fmt.Sprintf("still %s: %s", r.State, r.Reason), 3)
+		}
 	}
 }
