@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/pgswitch/pgswitch/integration/harness"
 	"github.com/pgswitch/pgswitch/internal/api"
 	"github.com/pgswitch/pgswitch/internal/pgtest"
@@ -350,5 +352,102 @@ func TestForcedFailover(t *testing.T) {
 				waitLeader(t, ctx, qc, b.Name, 2)
 			}
 		})
+	}
+}
+
+// SPEC §9 rules 3 and 6, synchronous mode: the active names its standby in
+// the sync key once commits wait for it; when the active is lost under a
+// write load, the standby takes over on that proof and holds every commit
+// the old active acknowledged. A standby the key does not name (it was
+// gone long enough for the active to degrade, which removes the name
+// first) refuses.
+func TestSynchronousFailoverLosesNothing(t *testing.T) {
+	etcd := pgtest.StartEtcd(t, 1)
+	lines := []string{"quorum:", "  endpoints: [" + etcd.Endpoints()[0] + "]", "  cluster: syncfail"}
+	p := newPair(t, harness.Options{Schema: counterSchema, Seed: counterSeed,
+		Config: func(int) []string { return lines },
+		Env:    []string{"PGSWITCH_REPLICATION_SYNCHRONOUS=true", "PGSWITCH_REPLICATION_SYNC_DEGRADE_AFTER=2s", "PGSWITCH_SUPERVISION_INTERVAL=200ms"}})
+	qc, err := quorum.New(quorum.Settings{Endpoints: etcd.Endpoints(), Cluster: "syncfail", Prefix: "/pgswitch/", LeaseTTL: 3 * time.Second})
+	must(t, err)
+	defer qc.Close()
+	ctx := ctxFor(t, 3*time.Minute)
+	a, b := p.Nodes[0], p.Nodes[1]
+	startBoth(t, ctx, p)
+	waitLeader(t, ctx, qc, a.Name, 1)
+	waitSyncNames(t, ctx, a, `"pgswitch_node_b"`)
+	waitSyncKey := func(epoch int64, names ...string) {
+		t.Helper()
+		pgtest.Eventually(t, 30*time.Second, fmt.Sprintf("the sync key to name %v in epoch %d", names, epoch), func() (bool, error) {
+			k, err := qc.ReadSyncKey(ctx)
+			return err == nil && k.Epoch == epoch && fmt.Sprint(k.Standbys) == fmt.Sprint(names), nil
+		})
+	}
+	waitSyncKey(1, b.Name)
+
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	w := harness.StartWriters(wctx, harness.WriterOptions{Clients: 4, Via: "a",
+		Connect: func(ctx context.Context) (*pgx.Conn, error) { return a.Cluster.Conn(ctx, harness.DB) },
+		Insert:  "INSERT INTO events (counter) VALUES (1) RETURNING id"})
+	pgtest.Eventually(t, 30*time.Second, "writes on "+a.Name, func() (bool, error) { return len(w.Acks()) > 200, nil })
+	must(t, a.Daemon.Kill9())
+	must(t, a.Cluster.KillPostmaster())
+	cancel()
+	acks, _ := w.Wait()
+	waitState(t, p, b, "ACTIVE")
+	waitLeader(t, ctx, qc, b.Name, 2)
+	have, err := harness.IDs(ctx, b, "SELECT id FROM events")
+	must(t, err)
+	if n := harness.Missing(acks, have); n > 0 {
+		t.Fatalf("%d of %d commits acknowledged by %s are missing on %s after the takeover", n, len(acks), a.Name, b.Name)
+	}
+	t.Logf("all %d commits acknowledged by %s are on %s", len(acks), a.Name, b.Name)
+
+	// The new active has no standby: it degrades, and the sync key of
+	// epoch 1, which named it, is gone before its commits stop waiting.
+	pgtest.Eventually(t, 30*time.Second, "the sync key without a standby", func() (bool, error) {
+		k, err := qc.ReadSyncKey(ctx)
+		return err == nil && len(k.Standbys) == 0, nil
+	})
+	must(t, writable(ctx, b))
+}
+
+// SPEC §9 rule 4, synchronous mode: the standby is gone long enough for
+// the active to degrade, which removes its name from the sync key before
+// commits stop waiting; when the active is then lost, the standby —
+// started again — refuses to take over: it cannot prove it holds what the
+// active acknowledged alone.
+func TestSynchronousFailoverRefusedAfterDegrading(t *testing.T) {
+	etcd := pgtest.StartEtcd(t, 1)
+	lines := []string{"quorum:", "  endpoints: [" + etcd.Endpoints()[0] + "]", "  cluster: syncrefused"}
+	p := newPair(t, harness.Options{Schema: counterSchema, Seed: counterSeed,
+		Config: func(int) []string { return lines },
+		Env:    []string{"PGSWITCH_REPLICATION_SYNCHRONOUS=true", "PGSWITCH_REPLICATION_SYNC_DEGRADE_AFTER=2s", "PGSWITCH_SUPERVISION_INTERVAL=200ms"}})
+	qc, err := quorum.New(quorum.Settings{Endpoints: etcd.Endpoints(), Cluster: "syncrefused", Prefix: "/pgswitch/", LeaseTTL: 3 * time.Second})
+	must(t, err)
+	defer qc.Close()
+	ctx := ctxFor(t, 3*time.Minute)
+	a, b := p.Nodes[0], p.Nodes[1]
+	startBoth(t, ctx, p)
+	waitLeader(t, ctx, qc, a.Name, 1)
+	pgtest.Eventually(t, 30*time.Second, "the sync key to name "+b.Name, func() (bool, error) {
+		k, err := qc.ReadSyncKey(ctx)
+		return err == nil && k.Epoch == 1 && len(k.Standbys) == 1 && k.Standbys[0] == b.Name, nil
+	})
+	must(t, b.Daemon.Kill9())
+	waitSyncNames(t, ctx, a, "")
+	if k, err := qc.ReadSyncKey(ctx); err != nil || len(k.Standbys) != 0 {
+		t.Fatalf("commits stopped waiting for %s while the quorum still names it: %+v %v", b.Name, k, err)
+	}
+	must(t, writable(ctx, a)) // acknowledged by the active alone
+	must(t, a.Daemon.Kill9())
+	must(t, a.Cluster.KillPostmaster())
+	must(t, p.StartDaemon(ctx, b))
+	waitFault(t, ctx, p, b, "failover_refused", "the sync key does not name node-b")
+	if st, err := p.Status(ctx, b); err != nil || st.State != "STANDBY" {
+		t.Fatalf("%s: %s (%v), want STANDBY", b.Name, st.State, err)
+	}
+	if err := writable(ctx, b); err == nil {
+		t.Fatalf("%s took a write without the proof", b.Name)
 	}
 }

@@ -51,6 +51,7 @@ type Daemon struct {
 	lastAuto    time.Time // the last fault-initiated switchover (reconcile goroutine only)
 	autoRunning atomic.Bool
 	sync        syncpolicy.State // reconcile goroutine only
+	syncKey     syncKeyState     // reconcile goroutine only
 
 	vipHeld atomic.Bool
 	dbKick  chan struct{}

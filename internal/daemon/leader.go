@@ -278,7 +278,7 @@ func (d *Daemon) watchKey(ctx context.Context) {
 		// concerned, and claiming again finishes that claim.
 		ev.Epoch = own
 	}
-	ev.Unproven = d.takeoverProof(ctx)
+	ev.Unproven = d.takeoverProof(ctx, int64(ev.Epoch))
 	if ev.Unproven != "" && time.Since(l.lastRefused) < 5*time.Second {
 		return
 	}
@@ -295,7 +295,7 @@ func (d *Daemon) watchKey(ctx context.Context) {
 }
 
 // takeoverProof names the first proof that fails (SPEC §9 rule 3), or "".
-func (d *Daemon) takeoverProof(ctx context.Context) string {
+func (d *Daemon) takeoverProof(ctx context.Context, lostIn int64) string {
 	cfg := d.conf()
 	if !cfg.Failover.Unplanned {
 		return "failover.unplanned is off"
@@ -304,12 +304,12 @@ func (d *Daemon) takeoverProof(ctx context.Context) string {
 		return "this standby has a fault: " + f
 	}
 	if cfg.Replication.Synchronous {
-		names, err := d.lead.c.ReadSync(ctx)
-		if err != nil {
+		k, err := d.lead.c.ReadSyncKey(ctx)
+		switch {
+		case err != nil:
 			return "cannot read the sync key: " + err.Error()
-		}
-		if !slices.Contains(names, cfg.Node.Name) {
-			return fmt.Sprintf("synchronous mode: %s is not named in the sync key (%v)", cfg.Node.Name, names)
+		case k.Epoch != lostIn || !slices.Contains(k.Standbys, cfg.Node.Name):
+			return fmt.Sprintf("synchronous mode: the sync key does not name %s in epoch %d (it names %v in epoch %d)", cfg.Node.Name, lostIn, k.Standbys, k.Epoch)
 		}
 		return ""
 	}
