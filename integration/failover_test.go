@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"github.com/pgswitch/pgswitch/internal/api"
 	"github.com/pgswitch/pgswitch/internal/pgtest"
 	"github.com/pgswitch/pgswitch/internal/quorum"
+	"github.com/pgswitch/pgswitch/internal/replication"
 )
 
 // quorumPair is a pair whose daemons use one real etcd member, with the
@@ -449,5 +451,129 @@ func TestSynchronousFailoverRefusedAfterDegrading(t *testing.T) {
 	}
 	if err := writable(ctx, b); err == nil {
 		t.Fatalf("%s took a write without the proof", b.Name)
+	}
+}
+
+// SPEC §9 rule 5: the old active comes back behind a later epoch. When
+// the new active applied every transaction it committed, it follows it as
+// STANDBY from the reverse slot without a re-copy, and data written on
+// the new active reaches it.
+func TestOldActiveFollowsWhenNothingWasLost(t *testing.T) {
+	p, _, qc := quorumPair(t, "nothinglost")
+	ctx := ctxFor(t, 3*time.Minute)
+	a, b := p.Nodes[0], p.Nodes[1]
+	startBoth(t, ctx, p)
+	waitLeader(t, ctx, qc, a.Name, 1)
+	must(t, counterLoad(ctx, t, a, 2, 200))
+	waitRole(t, p, b, "STANDBY", true)
+	must(t, p.WaitCaughtUp(ctx, a, b))
+	must(t, a.Daemon.Kill9())
+	must(t, a.Cluster.KillPostmaster())
+	waitState(t, p, b, "ACTIVE")
+	must(t, counterLoad(ctx, t, b, 2, 200))
+
+	must(t, a.Cluster.StartServer(ctx))
+	must(t, p.StartDaemon(ctx, a))
+	waitState(t, p, a, "STANDBY")
+	st, err := p.Status(ctx, a)
+	must(t, err)
+	if st.Epoch != 2 || st.Divergence != nil {
+		t.Fatalf("%s back: epoch %d, divergence %+v; want epoch 2 and none", a.Name, st.Epoch, st.Divergence)
+	}
+	waitRole(t, p, a, "STANDBY", true)
+	must(t, counterLoad(ctx, t, b, 2, 100))
+	must(t, p.WaitCaughtUp(ctx, b, a))
+	must(t, p.SameData(ctx, "counters", "events"))
+	if err := writable(ctx, a); err == nil {
+		t.Fatalf("%s, now the standby, took a client write", a.Name)
+	}
+}
+
+// SPEC §9 rule 5: transactions the old active committed that the new
+// active never applied (here: written while the standby's daemon was down,
+// then a forced failover) are found exactly — each in the report with its
+// xid, commit position and rows — shown in status and the metric, and the
+// old active stays fenced.
+func TestOldActiveReportsLostTransactions(t *testing.T) {
+	p, _, qc := quorumPair(t, "lostreport")
+	ctx := ctxFor(t, 3*time.Minute)
+	a, b := p.Nodes[0], p.Nodes[1]
+	startBoth(t, ctx, p)
+	waitLeader(t, ctx, qc, a.Name, 1)
+	waitRole(t, p, b, "STANDBY", true)
+	must(t, p.WaitCaughtUp(ctx, a, b))
+	must(t, b.Daemon.Kill9())
+	const lost = 7
+	for i := range lost {
+		must(t, a.Cluster.Exec(ctx, harness.DB, fmt.Sprintf("INSERT INTO events (counter) VALUES (%d)", 1000+i)))
+	}
+	must(t, a.Cluster.Exec(ctx, harness.DB, "UPDATE counters SET n = n + 5 WHERE id = 3"))
+	must(t, a.Cluster.Exec(ctx, harness.DB, "DELETE FROM counters WHERE id = 20"))
+	must(t, a.Cluster.Exec(ctx, harness.DB, "TRUNCATE events"))
+	const txns = lost + 3
+	must(t, a.Daemon.Kill9())
+	must(t, a.Cluster.KillPostmaster())
+	must(t, p.StartDaemon(ctx, b))
+	pgtest.Eventually(t, 30*time.Second, "pgswitch failover on "+b.Name, func() (bool, error) {
+		_, _, code, err := p.Run(ctx, b, "failover", "--accept-data-loss")
+		return err == nil && code == 0, err
+	})
+	waitState(t, p, b, "ACTIVE")
+
+	must(t, a.Cluster.StartServer(ctx))
+	must(t, p.StartDaemon(ctx, a))
+	var st api.Status
+	pgtest.Eventually(t, 30*time.Second, a.Name+" to report its lost transactions", func() (bool, error) {
+		var err error
+		st, err = p.Status(ctx, a)
+		return err == nil && st.Divergence != nil, nil
+	})
+	if st.State != "SELF_FENCED" || st.Divergence.Transactions != txns || st.Divergence.Epoch != 2 {
+		t.Fatalf("%s: %s, divergence %+v; want SELF_FENCED with %d transactions of epoch 2", a.Name, st.State, st.Divergence, txns)
+	}
+	data, err := os.ReadFile(st.Divergence.Report)
+	must(t, err)
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	if len(lines) != txns {
+		t.Fatalf("the report has %d lines, want %d:\n%s", len(lines), txns, data)
+	}
+	for i, line := range lines {
+		var tx replication.LostTxn
+		must(t, json.Unmarshal([]byte(line), &tx))
+		if tx.Xid == 0 || tx.CommitLSN == "" || tx.CommitTime.IsZero() || len(tx.Changes) != 1 {
+			t.Fatalf("report line %d is incomplete: %s", i+1, line)
+		}
+		c := tx.Changes[0]
+		switch {
+		case i < lost:
+			if c.Op != "INSERT" || c.Table != "public.events" || c.New["counter"] == nil || *c.New["counter"] != fmt.Sprint(1000+i) {
+				t.Errorf("report line %d: %+v, want the INSERT of counter %d into public.events", i+1, c, 1000+i)
+			}
+		case i == lost:
+			// The key did not change: PostgreSQL sends no old row, the
+			// new one names the row.
+			if c.Op != "UPDATE" || c.Table != "public.counters" || c.New["id"] == nil || *c.New["id"] != "3" || c.Old != nil {
+				t.Errorf("report line %d: %+v, want the UPDATE of counters 3 (no old row)", i+1, c)
+			}
+		case i == lost+1:
+			if c.Op != "DELETE" || c.Table != "public.counters" || c.Old["id"] == nil || *c.Old["id"] != "20" || len(c.Old) != 1 || c.New != nil {
+				t.Errorf("report line %d: %+v, want the DELETE of counters 20 by its key", i+1, c)
+			}
+		default:
+			if c.Op != "TRUNCATE" || c.Table != "public.events" {
+				t.Errorf("report line %d: %+v, want the TRUNCATE of public.events", i+1, c)
+			}
+		}
+	}
+	if err := writable(ctx, a); err == nil {
+		t.Fatalf("%s took a write with lost transactions", a.Name)
+	}
+	out, errOut, _, err := p.Run(ctx, a, "status")
+	must(t, err)
+	if !strings.Contains(out+errOut, fmt.Sprintf("%d transactions the new active (epoch 2) never applied", txns)) {
+		t.Errorf("pgswitch status does not show the divergence:\n%s%s", out, errOut)
+	}
+	if _, m := httpGet(t, a.APIURL()+"/metrics", ""); !strings.Contains(m, fmt.Sprintf("pgswitch_lost_transactions{node=%q} %d", a.Name, txns)) {
+		t.Errorf("metrics lack pgswitch_lost_transactions %d", txns)
 	}
 }

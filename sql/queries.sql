@@ -203,3 +203,8 @@ JOIN pg_catalog.pg_attribute a ON a.attrelid = ad.adrelid AND a.attnum = ad.adnu
 WHERE d.classid = 'pg_catalog.pg_attrdef'::regclass AND d.refclassid = 'pg_catalog.pg_class'::regclass
   AND a.atttypid IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype)
 ORDER BY 1, 2, 3
+
+-- name: origin_position
+-- $1 origin name. The end of the last source transaction applied through
+-- it (NULL when nothing was).
+SELECT remote_lsn::text FROM pg_catalog.pg_replication_origin_status WHERE external_id = $1

@@ -72,6 +72,9 @@ func (d *Daemon) Status(ctx context.Context) api.Status {
 		q := *qv
 		st.Quorum = &q
 	}
+	if dv := rec.Divergence; dv != nil {
+		st.Divergence = &api.Divergence{Epoch: dv.Epoch, Transactions: dv.Transactions, Report: dv.Report}
+	}
 	st.LastSwitchover = d.drv.LastSwitchover()
 	if !d.vip.Disabled() {
 		st.VIP = &api.VIP{Address: d.vip.Address(), Interface: d.vip.Interface(), Held: d.vipHeld.Load()}

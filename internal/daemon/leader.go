@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pgswitch/pgswitch/internal/api"
@@ -32,6 +33,8 @@ type leadership struct {
 	lastRefused   time.Time // the last refused takeover put to the table
 	lastSeqs      map[string]int64
 	lastPublish   time.Time
+	examining     atomic.Bool // an examination of divergence runs
+	lastExamined  time.Time
 }
 
 func (l *leadership) current() (*quorum.Lease, quorum.Held) {
@@ -213,6 +216,7 @@ func (d *Daemon) regainKey(ctx context.Context, st handshake.State) {
 		l.set(nil, quorum.Held{})
 		if ev := d.epochEvent(ctx); ev.Kind != "" {
 			d.stepOwned(ev)
+			d.considerDivergence(ev.Epoch)
 			return
 		}
 		d.logger().Warn().Err(err).Msg("regaining the leader key")

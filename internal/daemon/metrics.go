@@ -16,6 +16,7 @@ type collector struct {
 
 	state, epoch, dbUp, lagBytes, lagSeconds, fault, vipHeld *prometheus.Desc
 	txns, changes, bytes, sessions, notFound, streaming      *prometheus.Desc
+	lost                                                     *prometheus.Desc
 }
 
 var allStates = handshake.States
@@ -40,12 +41,13 @@ func newCollector(d *Daemon) *collector {
 		bytes:      desc("applied_bytes_total", "Bytes of replication messages applied."),
 		sessions:   desc("applier_sessions_total", "Replication sessions started (1 + reconnects)."),
 		notFound:   desc("apply_rows_not_found_total", "UPDATE or DELETE that found no row on the standby (divergence)."),
+		lost:       desc("lost_transactions", "Transactions this node committed as the active that the new active never applied (in the lost-transaction report)."),
 	}
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.vipHeld, c.state, c.epoch, c.dbUp, c.streaming, c.lagBytes, c.lagSeconds, c.fault,
-		c.txns, c.changes, c.bytes, c.sessions, c.notFound} {
+		c.txns, c.changes, c.bytes, c.sessions, c.notFound, c.lost} {
 		ch <- d
 	}
 }
@@ -86,6 +88,11 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(c.lagBytes, 0)
 		gauge(c.lagSeconds, 0)
 	}
+	lost := 0
+	if st.Divergence != nil {
+		lost = st.Divergence.Transactions
+	}
+	gauge(c.lost, float64(lost))
 	if a, ok := c.d.applierStatus(); ok {
 		counter(c.notFound, float64(a.NotFound))
 	}

@@ -2,6 +2,7 @@ package dbrole
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -202,4 +203,38 @@ func (d *DB) RaiseSequencesToData(ctx context.Context) ([]SequenceCopy, error) {
 		return nil
 	})
 	return out, err
+}
+
+// OriginPosition is the end of the last source transaction applied through
+// the replication origin here; found is false when the origin is missing
+// or has applied nothing.
+func (d *DB) OriginPosition(ctx context.Context, origin string) (lsn replication.LSN, found bool, err error) {
+	err = d.with(ctx, func(conn *pgx.Conn) error {
+		var s *string
+		if err := conn.QueryRow(ctx, sql.Query("origin_position"), origin).Scan(&s); err != nil {
+			if errors.Is(err, pgx.ErrNoRows) {
+				return nil
+			}
+			return fmt.Errorf("reading origin %s: %w", origin, err)
+		}
+		if s == nil {
+			return nil
+		}
+		var err error
+		lsn, err = replication.ParseLSN(*s)
+		found = err == nil
+		return err
+	})
+	return lsn, found, err
+}
+
+// PeekLost is replication.PeekLost on this database.
+func (d *DB) PeekLost(ctx context.Context, slot, publication string, applied replication.LSN, emit func(replication.LostTxn) error) (int, error) {
+	var n int
+	err := d.with(ctx, func(conn *pgx.Conn) error {
+		var err error
+		n, err = replication.PeekLost(ctx, conn, slot, publication, applied, emit)
+		return err
+	})
+	return n, err
 }

@@ -545,6 +545,15 @@ func (m *qmodel) poll(i int, c chooser) {
 		m.takeOver(i, !m.healing && c.pick(4) == 0)
 	case RequestingSwitch, SwitchingOut, Fenced:
 		m.planned(i, c)
+	case SelfFenced:
+		// Behind a later epoch, the daemon compares its transactions
+		// with what the new active applied (through etcd and the peer's
+		// database); when none is missing there it follows.
+		o := 1 - i
+		if e := m.etcd; e.epoch > nd.n.Epoch && e.epochOwner == o && m.up[link(i, qmEtcdNode)] && m.up[link(0, 1)] &&
+			m.nodes[o].hostUp && c.pick(3) == 0 {
+			m.step(i, Event{Kind: EvNothingLost, Epoch: e.epoch, ReverseLSN: "0/1"})
+		}
 	}
 	if !nd.alive || m.err != nil {
 		return
@@ -739,7 +748,7 @@ var qmDefensive = map[string]bool{
 // network model covers the others).
 func quorumEdge(tr transition) bool {
 	switch tr.on {
-	case EvLeaseLost, EvLeaseHeld, EvNewLeader, EvLeaderGone, EvForceTakeover, EvLeaderTaken, EvClaimFailed, EvTakenOver:
+	case EvLeaseLost, EvLeaseHeld, EvNewLeader, EvLeaderGone, EvForceTakeover, EvLeaderTaken, EvClaimFailed, EvTakenOver, EvNothingLost:
 		return true
 	}
 	for _, s := range []State{Resuming, SelfFenced, Claiming, TakingOver} {
