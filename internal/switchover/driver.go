@@ -67,6 +67,7 @@ type Env interface {
 type Metrics struct {
 	steps    *prometheus.HistogramVec
 	outcomes *prometheus.CounterVec
+	takeover prometheus.Histogram
 }
 
 // NewMetrics registers the switchover metrics of node on reg.
@@ -83,8 +84,14 @@ func NewMetrics(node string, reg prometheus.Registerer) *Metrics {
 			Help:        "Switchovers this node took part in, by outcome (done, aborted, fenced).",
 			ConstLabels: prometheus.Labels{"node": node},
 		}, []string{"outcome"}),
+		takeover: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:        "pgswitch_takeover_seconds",
+			Help:        "Unplanned takeovers by this node: from seeing the active's lease gone (or the failover command) to ACTIVE.",
+			ConstLabels: prometheus.Labels{"node": node},
+			Buckets:     []float64{.1, .25, .5, 1, 2, 3, 5, 10, 30},
+		}),
 	}
-	reg.MustRegister(m.steps, m.outcomes)
+	reg.MustRegister(m.steps, m.outcomes, m.takeover)
 	return m
 }
 

@@ -48,6 +48,9 @@ func (d *Driver) noteStep(from handshake.State, rec state.Record, ev handshake.E
 	if d.metrics != nil {
 		d.metrics.steps.WithLabelValues(string(rec.State)).Observe(st.Took.Seconds())
 	}
+	if d.metrics != nil && from == handshake.TakingOver && rec.State == handshake.Active {
+		d.metrics.takeover.Observe(now.Sub(s.cur.Started).Seconds())
+	}
 	if r, ok := handshake.Ended(from, rec.State); ok {
 		// Counted once: a FENCED node that later learns the outcome
 		// corrects the record, not the count.
