@@ -15,6 +15,7 @@ const (
 	PathPeerSwitchOut = "/v1/peer/switch-out"
 	PathPeerResolve   = "/v1/peer/resolve"
 	PathPeerAbort     = "/v1/peer/abort"
+	PathPeerFailsafe  = "/v1/peer/failsafe"
 	PathPeerStatus    = "/v1/peer/status"
 )
 
@@ -58,4 +59,11 @@ func (c *Client) Failover(ctx context.Context, req FailoverRequest) (PromoteResu
 	var res PromoteResult
 	err := c.Do(ctx, http.MethodPost, PathFailover, req, &res)
 	return res, err
+}
+
+// Failsafe asks the standby for its promise not to take over.
+func (c *Client) Failsafe(ctx context.Context, req PeerFailsafe) (FailsafePromise, error) {
+	var ans FailsafePromise
+	err := c.Do(ctx, http.MethodPost, PathPeerFailsafe, req, &ans)
+	return ans, err
 }

@@ -78,6 +78,22 @@ type PeerAbort struct {
 	Epoch    uint64 `json:"epoch"`
 }
 
+// PeerFailsafe asks the standby, when the active cannot reach the quorum,
+// to promise not to take over for a while (SPEC §9 rule 2, failsafe).
+type PeerFailsafe struct {
+	From  string `json:"from"`
+	Epoch uint64 `json:"epoch"`
+}
+
+// FailsafePromise is the standby's answer: Promised when it cannot reach
+// the quorum either; then it takes no leader key for ForMS from when it
+// answered, on its own clock.
+type FailsafePromise struct {
+	Promised bool   `json:"promised"`
+	ForMS    int64  `json:"for_ms,omitempty"`
+	Reason   string `json:"reason,omitempty"`
+}
+
 // PromoteRequest is the body of POST /v1/promote.
 type PromoteRequest struct {
 	DryRun bool `json:"dry_run"`

@@ -26,6 +26,10 @@ type leadership struct {
 	mu    sync.Mutex
 	lease *quorum.Lease // nil when this node holds none
 	held  quorum.Held   // the leader key as this node last wrote it
+	// The standby's side of failsafe mode: when it last read the quorum,
+	// and until when it promised the active not to take over.
+	lastRead      time.Time
+	promisedUntil time.Time
 
 	// Owned by leaderLoop's goroutine.
 	resumingSince time.Time // when RESUMING was entered
@@ -35,6 +39,8 @@ type leadership struct {
 	lastPublish   time.Time
 	examining     atomic.Bool // an examination of divergence runs
 	lastExamined  time.Time
+	failsafeUntil time.Time // the active serves on the standby's promise until then
+	lastAsk       time.Time // the last request for a promise
 }
 
 func (l *leadership) current() (*quorum.Lease, quorum.Held) {
@@ -104,13 +110,26 @@ func (d *Daemon) holdLease(ctx context.Context, fence bool) {
 	lease, held := d.lead.current()
 	if lease == nil {
 		if fence && handshake.MayWrite(d.state()) {
-			// A daemon restarted while taking over: the key it
-			// claimed is bound to the dead process's lease.
-			d.rebindKey(ctx)
+			if time.Now().Before(d.lead.failsafeUntil) {
+				// Lost while etcd was out of reach, on the
+				// standby's promise: bind the key anew.
+				d.rebindKey(ctx)
+				return
+			}
+			// No lease of this daemon holds the key (it restarted
+			// while taking over, or failsafe ran out): it must not
+			// write. Regaining the key finishes what was begun.
+			d.leaseLost("no lease of this daemon holds the leader key")
 		}
 		return
 	}
 	deadline := lease.SelfFenceDeadline()
+	if fence {
+		d.askFailsafe(ctx, lease, deadline)
+		if d.lead.failsafeUntil.After(deadline) {
+			deadline = d.lead.failsafeUntil
+		}
+	}
 	if fence && !time.Now().Before(deadline) {
 		d.leaseLost(fmt.Sprintf("the lease was not renewed within 2/3 of quorum.lease_ttl=%s (last renewal sent %s ago)",
 			lease.TTL(), time.Since(lease.LastRenewalSent()).Round(time.Millisecond)))
@@ -128,6 +147,12 @@ func (d *Daemon) holdLease(ctx context.Context, fence bool) {
 		cancel()
 		d.noteRenewal(err)
 		switch {
+		case errors.Is(err, quorum.ErrLostLease) && time.Now().Before(d.lead.failsafeUntil):
+			// The lease expired while etcd was out of reach and the
+			// standby promised: bind the key to a new one, in this
+			// node's own epoch only.
+			d.rebindKey(ctx)
+			return
 		case errors.Is(err, quorum.ErrLostLease):
 			d.leaseLost("etcd no longer knows the lease")
 			return
@@ -227,8 +252,8 @@ func (d *Daemon) regainKey(ctx context.Context, st handshake.State) {
 }
 
 // rebindKey binds the leader key this node holds in its epoch to a new
-// lease (a restart in TAKING_OVER); a key the pair has moved on from is a
-// lost lease.
+// lease (its lease expired while etcd was out of reach, on the standby's
+// failsafe promise); a key the pair has moved on from is a lost lease.
 func (d *Daemon) rebindKey(ctx context.Context) {
 	l := d.lead
 	if time.Since(l.lastTry) < d.conf().Quorum.LeaseTTL/6 {
@@ -265,8 +290,19 @@ func (d *Daemon) watchKey(ctx context.Context) {
 	if err != nil {
 		return
 	}
+	l.mu.Lock()
+	l.lastRead = time.Now()
+	promised := l.lastRead.Before(l.promisedUntil)
+	l.mu.Unlock()
 	if st.Present {
 		d.note(supervise.FailoverRefused, "", false, 0)
+		return
+	}
+	if promised || time.Since(d.started) < d.conf().Quorum.LeaseTTL {
+		// The active serves on this node's promise (failsafe): its
+		// lease expired while etcd was out of reach of both. A daemon
+		// that has just started keeps any promise an earlier process
+		// may have given: none lasts longer than a TTL.
 		return
 	}
 	ep, err := l.c.ReadEpoch(ctx)
@@ -553,4 +589,73 @@ func (d *Daemon) forceTakeover(ctx context.Context, req api.FailoverRequest) (ap
 			return res(api.PromoteUnknown, fmt.Sprintf("still %s: %s", r.State, r.Reason), 3)
 		}
 	}
+}
+
+// askFailsafe (the active): once a renewal is late by a third of the TTL,
+// and then every sixth of it, ask the standby to promise not to take over
+// (SPEC §9 rule 2, failsafe). The standby promises only while it cannot
+// read the quorum either, for one TTL on its clock from when it answers;
+// the active serves on it until 2/3 of the TTL after it sent the request,
+// on its own clock — before the promise ends even with either clock 15%
+// off. A standby that reads the quorum refuses: then the active fences
+// itself in time, and the standby may take over once the lease expires.
+func (d *Daemon) askFailsafe(ctx context.Context, lease *quorum.Lease, deadline time.Time) {
+	l := d.lead
+	ttl := lease.TTL()
+	if time.Since(lease.LastRenewalSent()) < ttl/3 || time.Since(l.lastAsk) < ttl/6 {
+		return
+	}
+	l.lastAsk = time.Now()
+	sent := time.Now()
+	if l.failsafeUntil.After(deadline) {
+		deadline = l.failsafeUntil
+	}
+	// Never past the moment this node must have fenced.
+	until := sent.Add(ttl / 6)
+	if deadline.Before(until) {
+		until = deadline
+	}
+	actx, cancel := context.WithDeadline(ctx, until)
+	ans, err := d.peer.Failsafe(actx, api.PeerFailsafe{From: d.conf().Node.Name, Epoch: d.epoch()})
+	cancel()
+	switch {
+	case err != nil:
+		d.logger().Warn().Err(err).Msg("failsafe: the standby does not answer; fencing at the lease's deadline")
+	case !ans.Promised:
+		d.logger().Warn().Str("reason", ans.Reason).Msg("failsafe: the standby did not promise; fencing at the lease's deadline")
+	default:
+		serve := sent.Add(min(ttl, time.Duration(ans.ForMS)*time.Millisecond) * 2 / 3)
+		if serve.After(l.failsafeUntil) {
+			l.failsafeUntil = serve
+		}
+		d.logger().Warn().Dur("for", time.Until(serve).Round(time.Millisecond)).
+			Msg("failsafe: etcd is out of reach of both nodes and the standby promised not to take over: serving on")
+	}
+}
+
+// onFailsafe (the standby) promises not to take over for one TTL when this
+// node cannot read the quorum either and follows the asker in its epoch.
+func (d *Daemon) onFailsafe(_ context.Context, req api.PeerFailsafe) (api.FailsafePromise, error) {
+	if req.From != d.conf().Peer.Name {
+		return api.FailsafePromise{}, fmt.Errorf("%w: %q (peer is %q)", switchover.ErrWrongPeer, req.From, d.conf().Peer.Name)
+	}
+	l := d.lead
+	if l == nil {
+		return api.FailsafePromise{Reason: "this node runs without a quorum"}, nil
+	}
+	rec := d.drv.Record()
+	if handshake.WantOf(rec.State).Leader != handshake.LeaderWatch || rec.Epoch != req.Epoch {
+		return api.FailsafePromise{Reason: fmt.Sprintf("%s is %s in epoch %d", d.conf().Node.Name, rec.State, rec.Epoch)}, nil
+	}
+	ttl := d.conf().Quorum.LeaseTTL
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if time.Since(l.lastRead) < ttl/6 {
+		return api.FailsafePromise{Reason: fmt.Sprintf("%s reads the quorum", d.conf().Node.Name)}, nil
+	}
+	if until := time.Now().Add(ttl); until.After(l.promisedUntil) {
+		l.promisedUntil = until
+	}
+	d.logger().Warn().Str("active", req.From).Dur("for", ttl).Msg("failsafe: etcd is out of reach; promised the active not to take over")
+	return api.FailsafePromise{Promised: true, ForMS: ttl.Milliseconds()}, nil
 }

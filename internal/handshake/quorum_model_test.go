@@ -72,6 +72,11 @@ type qmNode struct {
 	// rate is how fast this node's monotonic clock runs against etcd's
 	// (per mille): its timers measure their durations on it.
 	rate int
+	// Failsafe mode (SPEC §9 rule 2): the standby's last successful read
+	// of etcd and the end of its promise not to take over; the active's
+	// end of serving on such a promise and its last request for one.
+	lastRead, promisedUntil int
+	failsafeUntil, lastAsk  int
 }
 
 // qmRPC is one request to etcd (and its answer on the way back).
@@ -84,6 +89,8 @@ type qmRPC struct {
 	lease     int
 	rev       int // a claim: the key's creations when it was decided
 	owner     int // a read: who took the epoch key's epoch
+	epoch     uint64
+	promised  bool // a failsafe request (to the peer, not etcd): its answer
 }
 
 type qmodel struct {
@@ -101,6 +108,11 @@ type qmodel struct {
 	lagging   bool
 	lateFence bool
 	healing   bool // local steps no longer fail
+	// servedOnPromise counts the times a holder's lease deadline passed
+	// while it served on a promise; breakPromise makes the standby ignore
+	// its promises (a broken failsafe, for the teeth test).
+	servedOnPromise int
+	breakPromise    bool
 }
 
 func newQModel() *qmodel {
@@ -221,7 +233,7 @@ func (m *qmodel) send(i int, kind string) {
 			return
 		}
 	}
-	m.rpcs = append(m.rpcs, &qmRPC{node: i, inc: m.nodes[i].inc, kind: kind, sent: m.now, rev: m.etcd.rev, lease: m.nodes[i].lease})
+	m.rpcs = append(m.rpcs, &qmRPC{node: i, inc: m.nodes[i].inc, kind: kind, sent: m.now, rev: m.etcd.rev, lease: m.nodes[i].lease, epoch: m.nodes[i].n.Epoch})
 }
 
 // expire ends the leases etcd no longer holds, and their keys.
@@ -307,6 +319,28 @@ func (m *qmodel) process(r *qmRPC) {
 func (m *qmodel) answer(r *qmRPC) {
 	nd := &m.nodes[r.node]
 	ev := r.ans
+	if r.kind == "read" {
+		nd.lastRead = m.now
+	}
+	if r.kind == "promise" {
+		if r.promised {
+			nd.failsafeUntil = max(nd.failsafeUntil, r.sent+m.onClock(r.node, qmFenceAt))
+			m.logf("%s serves on %s's promise until %d", name(r.node), name(1-r.node), nd.failsafeUntil)
+		}
+		return
+	}
+	if r.kind == "renew" && ev.Kind == EvLeaseLost && m.now < nd.failsafeUntil {
+		// Lost while etcd was out of reach, on the promise: rebind.
+		nd.lease = -1
+		m.send(r.node, "hold")
+		return
+	}
+	if ev.Kind == EvLeaderGone && !m.breakPromise && (m.now < nd.promisedUntil || m.now-nd.since < m.onClock(r.node, qmTTL)) {
+		// Promised (or just started: a promise of the incarnation
+		// before may still run).
+		m.logf("%s: the key is gone but it promised", name(r.node))
+		return
+	}
 	switch ev.Kind {
 	case "":
 		return
@@ -356,12 +390,18 @@ func (m *qmodel) fenceDue(i int) int {
 	case nd.n.State == Resuming:
 		// Not confirmed within 2/3 of the TTL: fenced.
 		return nd.since + m.onClock(i, qmFenceAt)
-	case WantOf(nd.n.State).Leader != LeaderHold || nd.lease < 0:
+	case WantOf(nd.n.State).Leader != LeaderHold:
+		return -1
+	case nd.lease < 0 && MayWrite(nd.n.State):
+		// No lease of this daemon holds the key: it may write only on
+		// a promise.
+		return max(m.now, nd.failsafeUntil)
+	case nd.lease < 0:
 		return -1
 	case m.lateFence:
 		return nd.lastSent + 2*qmTTL
 	}
-	return nd.lastSent + m.onClock(i, qmFenceAt)
+	return max(nd.lastSent+m.onClock(i, qmFenceAt), nd.failsafeUntil)
 }
 
 // onClock is how long d of node i's clock takes in etcd's time.
@@ -393,6 +433,9 @@ func (m *qmodel) advance(dt int) {
 		m.expire()
 		if who >= 0 {
 			m.nodes[who].lease = -1
+			if m.nodes[who].failsafeUntil > m.nodes[who].lastSent+m.onClock(who, qmFenceAt) {
+				m.servedOnPromise++
+			}
 			m.step(who, Event{Kind: EvLeaseLost, Reason: "not_renewed"})
 			m.check()
 			continue
@@ -407,6 +450,7 @@ func (m *qmodel) restart(i int) {
 	nd := &m.nodes[i]
 	nd.inc++
 	nd.alive, nd.lease, nd.lastSent, nd.since = true, -1, 0, m.now
+	nd.lastRead, nd.promisedUntil, nd.failsafeUntil, nd.lastAsk = 0, 0, 0, 0
 	if !nd.hostUp {
 		// A reboot: the database comes back as it was persisted; the
 		// VIP does not survive it.
@@ -560,13 +604,12 @@ func (m *qmodel) poll(i int, c chooser) {
 	}
 	switch WantOf(nd.n.State).Leader {
 	case LeaderHold:
-		switch {
-		case nd.lease >= 0:
+		if nd.lease >= 0 {
 			m.send(i, "renew")
-		case MayWrite(nd.n.State):
-			// Restarted while taking over: the key is bound to the
-			// dead incarnation's lease; the daemon rebinds it.
-			m.send(i, "hold")
+			if m.now-nd.lastSent >= m.onClock(i, qmTTL/3) && m.now-nd.lastAsk >= m.onClock(i, qmTTL/6) {
+				nd.lastAsk = m.now
+				m.send(i, "promise")
+			}
 		}
 	case LeaderRegain:
 		m.send(i, "hold")
@@ -585,6 +628,9 @@ func (m *qmodel) deliver(c chooser) {
 	k := c.pick(len(m.rpcs))
 	r := m.rpcs[k]
 	l := link(r.node, qmEtcdNode)
+	if r.kind == "promise" {
+		l = link(0, 1)
+	}
 	if !m.up[l] || (c.pick(8) == 0) {
 		m.rpcs = append(m.rpcs[:k], m.rpcs[k+1:]...)
 		m.logf("lost: %s's %s", name(r.node), r.kind)
@@ -592,6 +638,10 @@ func (m *qmodel) deliver(c chooser) {
 	}
 	if !r.answered {
 		m.advance(c.pick(qmMaxDelay / 2))
+		if r.kind == "promise" {
+			m.promise(r)
+			return
+		}
 		m.process(r)
 		return
 	}
@@ -839,3 +889,93 @@ func TestQuorumModelSeesSlowClocks(t *testing.T) {
 	}
 	t.Fatal("clocks at a third of etcd's speed never broke safety: the model cannot see the clock rule")
 }
+
+// promise is the peer receiving a failsafe request now: it promises not to
+// take over for a TTL on its clock when it follows the asker in its epoch
+// and has not read etcd for a sixth of the TTL (the daemon's rule).
+func (m *qmodel) promise(r *qmRPC) {
+	r.answered = true
+	p := 1 - r.node
+	pn := &m.nodes[p]
+	if !pn.alive || WantOf(pn.n.State).Leader != LeaderWatch || pn.n.Epoch != r.epoch || m.now-pn.lastRead < m.onClock(p, qmTTL/6) {
+		m.logf("%s refuses %s a promise", name(p), name(r.node))
+		return
+	}
+	pn.promisedUntil = max(pn.promisedUntil, m.now+m.onClock(p, qmTTL))
+	r.promised = true
+	m.logf("%s promises %s not to take over until %d", name(p), name(r.node), pn.promisedUntil)
+}
+
+// TestQuorumModelFailsafe: holders do serve past their lease deadline on
+// the standby's promise in random schedules (failsafe is exercised, and
+// safe), and in the schedule where it matters — etcd lost to both, a
+// promise, then etcd back for the standby only while the nodes lose each
+// other — a standby that broke its promise would take over while the
+// active still serves on it: two writers, which the model reports.
+func TestQuorumModelFailsafe(t *testing.T) {
+	used := 0
+	for seed := range uint64(2000) {
+		m := qmRun(seed, 120, nil)
+		if m.err != nil {
+			t.Fatalf("seed %d: %v", seed, m.err)
+		}
+		used += m.servedOnPromise
+	}
+	if used == 0 {
+		t.Fatal("no schedule had a holder serve on a promise: failsafe is not exercised")
+	}
+	t.Logf("holders served past their lease deadline on a promise %d times in 2,000 schedules", used)
+
+	for _, broken := range []bool{false, true} {
+		m := newQModel()
+		m.breakPromise = broken
+		deliver := func(i int, kind string) {
+			for k, r := range m.rpcs {
+				if r.node != i || r.kind != kind {
+					continue
+				}
+				m.rpcs = append(m.rpcs[:k], m.rpcs[k+1:]...)
+				if kind == "promise" {
+					m.promise(r)
+				} else {
+					m.process(r)
+				}
+				m.answer(r)
+				m.check()
+				return
+			}
+			t.Fatalf("broken=%t: no %s from %s to deliver", broken, kind, name(i))
+		}
+		// etcd lost to both; the active asks, the standby (which has not
+		// read etcd since) promises.
+		m.up[link(0, qmEtcdNode)], m.up[link(1, qmEtcdNode)] = false, false
+		m.advance(1100)
+		m.poll(0, fixedPick(1))
+		deliver(0, "promise")
+		// etcd back for the standby only, and the nodes lose each other:
+		// the lease expires at 3000, the active serves on until 3100.
+		m.up[link(1, qmEtcdNode)], m.up[link(0, 1)] = true, false
+		m.advance(1950)
+		m.poll(1, fixedPick(1))
+		deliver(1, "read")
+		if m.nodes[1].n.State == Claiming {
+			m.poll(1, fixedPick(1))
+			deliver(1, "claim")
+			m.poll(1, fixedPick(1)) // takes over: the old database cannot be fenced
+			m.check()
+		}
+		switch {
+		case broken && (m.err == nil || !strings.HasPrefix(m.err.Error(), "safety")):
+			t.Fatalf("a standby that broke its promise took over unseen: %v\n%s", m.err, strings.Join(m.trace, "\n"))
+		case !broken && m.err != nil:
+			t.Fatalf("failsafe as built: %v\n%s", m.err, strings.Join(m.trace, "\n"))
+		case !broken && m.nodes[1].n.State != Standby:
+			t.Fatalf("the standby did not keep its promise: %s", m.nodes[1].n.State)
+		}
+	}
+}
+
+// fixedPick is a chooser that always picks v (mod n): a scripted schedule.
+type fixedPick int
+
+func (f fixedPick) pick(n int) int { return int(f) % n }

@@ -202,6 +202,11 @@ func (d *Driver) becomeActive(ctx context.Context, start time.Time, carry func(c
 			return 0, fmt.Errorf("taking the leader key: %w", err)
 		}
 	}
+	if !handshake.MayWrite(d.State()) {
+		// A lost lease moved the node on meanwhile (a takeover's
+		// fence): nothing becomes writable.
+		return 0, fmt.Errorf("no longer switching in: %s", d.State())
+	}
 	var lsn replication.LSN
 	if err := timed("reverse_slot", func(c context.Context) error {
 		// The publication must precede the slot (pgoutput reads it as
@@ -216,6 +221,9 @@ func (d *Driver) becomeActive(ctx context.Context, start time.Time, carry func(c
 		return 0, fmt.Errorf("creating the reverse slot: %w", err)
 	}
 	if err := timed("writable", func(c context.Context) error {
+		if !handshake.MayWrite(d.State()) {
+			return fmt.Errorf("no longer switching in: %s", d.State())
+		}
 		if err := d.env.StrictSync(c); err != nil {
 			return err
 		}
