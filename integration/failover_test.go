@@ -607,6 +607,8 @@ func TestOldActiveReportsLostTransactions(t *testing.T) {
 	if !strings.Contains(out+errOut, fmt.Sprintf("%d transactions the new active (epoch 2) never applied", txns)) {
 		t.Errorf("pgswitch status does not show the divergence:\n%s%s", out, errOut)
 	}
+	runCLI(t, p, cliCase{name: "check with lost transactions", node: 0, args: []string{"check"}, wantCode: 1,
+		wantOut: []string{fmt.Sprintf("committed %d transactions the new active (epoch 2) never applied", txns)}})
 	if _, m := httpGet(t, a.APIURL()+"/metrics", ""); !strings.Contains(m, fmt.Sprintf("pgswitch_lost_transactions{node=%q} %d", a.Name, txns)) {
 		t.Errorf("metrics lack pgswitch_lost_transactions %d", txns)
 	}

@@ -107,6 +107,10 @@ func Run(ctx context.Context, cfg *config.Config) (*Report, error) {
 			localState = rec.State
 			localRec = &rec
 			r.ok(cfg.Node.Name, "state file says %s (epoch %d)", rec.State, rec.Epoch)
+			if dv := rec.Divergence; dv != nil {
+				r.fail(cfg.Node.Name, "committed %d transactions the new active (epoch %d) never applied: reconcile them from %s, then pgswitch rejoin",
+					dv.Transactions, dv.Epoch, dv.Report)
+			}
 			verifyIdentity(ctx, r, local, cfg.Postgres.DSN, "local", rec.LocalSystemID)
 			verifyIdentity(ctx, r, peer, cfg.Postgres.PeerDSN, "peer", rec.PeerSystemID)
 		} else if errors.Is(err, state.ErrNoState) {
