@@ -523,28 +523,24 @@ func TestOldActiveFollowsWhenNothingWasLost(t *testing.T) {
 	}
 }
 
-// SPEC §9 rule 5: transactions the old active committed that the new
-// active never applied (here: written while the standby's daemon was down,
-// then a forced failover) are found exactly — each in the report with its
-// xid, commit position and rows — shown in status and the metric, and the
-// old active stays fenced.
-func TestOldActiveReportsLostTransactions(t *testing.T) {
-	p, _, qc := quorumPair(t, "lostreport")
+// pairWithLostTransactions makes an old active with lost transactions: the
+// standby's daemon is killed, the active commits each of lost, the active's
+// daemon and postmaster are killed, the standby takes over with pgswitch
+// failover --accept-data-loss, and the old active comes back.
+func pairWithLostTransactions(t *testing.T, cluster string, lost []string) (context.Context, *harness.Pair, *harness.Node, *harness.Node) {
+	t.Helper()
+	p, _, qc := quorumPair(t, cluster)
 	ctx := ctxFor(t, 3*time.Minute)
 	a, b := p.Nodes[0], p.Nodes[1]
 	startBoth(t, ctx, p)
 	waitLeader(t, ctx, qc, a.Name, 1)
 	waitRole(t, p, b, "STANDBY", true)
+	must(t, counterLoad(ctx, t, a, 2, 100))
 	must(t, p.WaitCaughtUp(ctx, a, b))
 	must(t, b.Daemon.Kill9())
-	const lost = 7
-	for i := range lost {
-		must(t, a.Cluster.Exec(ctx, harness.DB, fmt.Sprintf("INSERT INTO events (counter) VALUES (%d)", 1000+i)))
+	for _, q := range lost {
+		must(t, a.Cluster.Exec(ctx, harness.DB, q))
 	}
-	must(t, a.Cluster.Exec(ctx, harness.DB, "UPDATE counters SET n = n + 5 WHERE id = 3"))
-	must(t, a.Cluster.Exec(ctx, harness.DB, "DELETE FROM counters WHERE id = 20"))
-	must(t, a.Cluster.Exec(ctx, harness.DB, "TRUNCATE events"))
-	const txns = lost + 3
 	must(t, a.Daemon.Kill9())
 	must(t, a.Cluster.KillPostmaster())
 	must(t, p.StartDaemon(ctx, b))
@@ -553,9 +549,25 @@ func TestOldActiveReportsLostTransactions(t *testing.T) {
 		return err == nil && code == 0, err
 	})
 	waitState(t, p, b, "ACTIVE")
-
 	must(t, a.Cluster.StartServer(ctx))
 	must(t, p.StartDaemon(ctx, a))
+	return ctx, p, a, b
+}
+
+// SPEC §9 rule 5: transactions the old active committed that the new
+// active never applied (here: written while the standby's daemon was down,
+// then a forced failover) are found exactly — each in the report with its
+// xid, commit position and rows — shown in status and the metric, and the
+// old active stays fenced.
+func TestOldActiveReportsLostTransactions(t *testing.T) {
+	const lost = 7
+	lostSQL := []string{}
+	for i := range lost {
+		lostSQL = append(lostSQL, fmt.Sprintf("INSERT INTO events (counter) VALUES (%d)", 1000+i))
+	}
+	lostSQL = append(lostSQL, "UPDATE counters SET n = n + 5 WHERE id = 3", "DELETE FROM counters WHERE id = 20", "TRUNCATE events")
+	const txns = lost + 3
+	ctx, p, a, _ := pairWithLostTransactions(t, "lostreport", lostSQL)
 	var st api.Status
 	pgtest.Eventually(t, 30*time.Second, a.Name+" to report its lost transactions", func() (bool, error) {
 		var err error
@@ -612,4 +624,46 @@ func TestOldActiveReportsLostTransactions(t *testing.T) {
 	if _, m := httpGet(t, a.APIURL()+"/metrics", ""); !strings.Contains(m, fmt.Sprintf("pgswitch_lost_transactions{node=%q} %d", a.Name, txns)) {
 		t.Errorf("metrics lack pgswitch_lost_transactions %d", txns)
 	}
+}
+
+// SPEC §9 rule 5: pgswitch rejoin re-copies from the new active exactly the
+// tables the lost transactions touched (here events, not counters) and
+// makes the old active its standby, following the reverse slot: the new
+// active's writes to both tables from before the re-copy (skipped for
+// events, whose copy holds them) and after it arrive once, and the two
+// nodes end identical. It refuses before there is a report, and after.
+func TestRejoinRecopiesTheTouchedTables(t *testing.T) {
+	lostSQL := []string{"INSERT INTO events (counter) VALUES (2000)", "INSERT INTO events (counter) VALUES (2001)"}
+	ctx, p, a, b := pairWithLostTransactions(t, "rejoin", lostSQL)
+	runCLI(t, p, cliCase{name: "rejoin on the active", node: 1, args: []string{"rejoin"}, wantCode: 1,
+		wantOut: []string{"without a lost-transaction report"}})
+	pgtest.Eventually(t, 30*time.Second, a.Name+" to report its lost transactions", func() (bool, error) {
+		st, err := p.Status(ctx, a)
+		return err == nil && st.Divergence != nil && st.Divergence.Transactions == len(lostSQL), nil
+	})
+	// The new active writes to both tables: changes the reverse slot
+	// holds from before the re-copy's snapshot.
+	must(t, counterLoad(ctx, t, b, 2, 200))
+
+	out, errOut, code, err := p.Run(ctx, a, "rejoin", "--json")
+	must(t, err)
+	if code != 0 {
+		t.Fatalf("rejoin: exit %d\n%s%s", code, out, errOut)
+	}
+	var res api.PromoteResult
+	must(t, json.Unmarshal([]byte(out), &res))
+	if res.Outcome != api.PromoteDone || res.Epoch != 2 || !strings.Contains(res.Reason, "re-copied 1 tables") || !strings.Contains(res.Reason, "public.events") {
+		t.Fatalf("rejoin --json: %+v, want done in epoch 2 re-copying public.events only", res)
+	}
+	waitRole(t, p, a, "STANDBY", true)
+	must(t, counterLoad(ctx, t, b, 2, 200))
+	must(t, p.WaitCaughtUp(ctx, b, a))
+	must(t, p.SameData(ctx, "counters", "events"))
+	st, err := p.Status(ctx, a)
+	must(t, err)
+	if st.Divergence != nil || len(st.Faults) > 0 {
+		t.Fatalf("%s after rejoin: divergence %+v, faults %+v", a.Name, st.Divergence, st.Faults)
+	}
+	runCLI(t, p, cliCase{name: "rejoin again", node: 0, args: []string{"rejoin"}, wantCode: 1,
+		wantOut: []string{"nothing to rejoin"}})
 }

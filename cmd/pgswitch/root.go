@@ -95,6 +95,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		statusCmd(),
 		promoteCmd(),
 		failoverCmd(),
+		rejoinCmd(),
 		diagramCmd(),
 	)
 	return root

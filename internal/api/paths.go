@@ -11,6 +11,7 @@ const (
 	PathStatus        = "/v1/status"
 	PathPromote       = "/v1/promote"
 	PathFailover      = "/v1/failover"
+	PathRejoin        = "/v1/rejoin"
 	PathPeerRequest   = "/v1/peer/request"
 	PathPeerSwitchOut = "/v1/peer/switch-out"
 	PathPeerResolve   = "/v1/peer/resolve"
@@ -66,4 +67,12 @@ func (c *Client) Failsafe(ctx context.Context, req PeerFailsafe) (FailsafePromis
 	var ans FailsafePromise
 	err := c.Do(ctx, http.MethodPost, PathPeerFailsafe, req, &ans)
 	return ans, err
+}
+
+// Rejoin asks the local daemon (an old active with lost transactions) to
+// re-copy the tables they touched from the new active and follow it.
+func (c *Client) Rejoin(ctx context.Context) (PromoteResult, error) {
+	var res PromoteResult
+	err := c.Do(ctx, http.MethodPost, PathRejoin, struct{}{}, &res)
+	return res, err
 }

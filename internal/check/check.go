@@ -129,7 +129,7 @@ func Run(ctx context.Context, cfg *config.Config) (*Report, error) {
 			return r, err
 		}
 	}
-	source, target := chooseSource(ctx, cfg, localState, local, peer)
+	source, target := chooseSource(ctx, cfg, localState, localRec != nil && localRec.Divergence != nil, local, peer)
 	r.ok("both", "%s is the source of replication, %s the target", source.name, target.name)
 	if err := tableFindings(ctx, r, cfg, source, target); err != nil {
 		return r, err
@@ -173,11 +173,14 @@ func serverFindings(ctx context.Context, r *Report, s *side) error {
 // chooseSource decides which node holds the data: by the local state when
 // there is one, else the node that publishes, else this node (check before
 // init runs on the future primary).
-func chooseSource(ctx context.Context, cfg *config.Config, st handshake.State, local, peer *side) (*side, *side) {
-	switch st {
-	case handshake.Standby, handshake.Initializing, handshake.AgreeSwitch:
+func chooseSource(ctx context.Context, cfg *config.Config, st handshake.State, behind bool, local, peer *side) (*side, *side) {
+	w := handshake.WantOf(st)
+	switch {
+	case w.Applier == handshake.Present, w.Role == handshake.RoleCopying, behind:
+		// This node applies from the peer, is being copied from it, or
+		// is an old active behind the peer's later epoch.
 		return peer, local
-	case "":
+	case st == "":
 		var published bool
 		if err := peer.conn.QueryRow(ctx, sql.Query("publication_exists"), cfg.Replication.Publication).Scan(&published); err == nil && published {
 			return peer, local

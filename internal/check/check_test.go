@@ -69,25 +69,44 @@ func TestReportFailedAndPrint(t *testing.T) {
 }
 
 // chooseSource decides from a recorded state without asking any database;
-// only an uninitialised node ("") looks for the publication.
+// only an uninitialised node ("") looks for the publication. Every state is
+// listed: the peer is the source of a node that applies from it (a
+// standby, faulty or not, one agreeing or claiming), of one being copied,
+// and of an old active behind a later epoch with lost transactions.
 func TestChooseSourceByState(t *testing.T) {
 	local, peer := &side{name: "node-a"}, &side{name: "node-b"}
 	cfg := &config.Config{}
-	for _, tc := range []struct {
+	cases := []struct {
 		st         handshake.State
+		behind     bool
 		peerSource bool
 	}{
-		{handshake.Standby, true},
-		{handshake.Initializing, true},
-		{handshake.AgreeSwitch, true},
-		{handshake.Active, false},
-		{handshake.RequestingSwitch, false},
-		{handshake.SwitchingOut, false},
-		{handshake.SwitchingIn, false},
-		{handshake.Fenced, false},
-		{handshake.Fault, false},
-	} {
-		src, dst := chooseSource(context.Background(), cfg, tc.st, local, peer)
+		{handshake.Standby, false, true},
+		{handshake.Initializing, false, true},
+		{handshake.AgreeSwitch, false, true},
+		{handshake.Fault, false, true},
+		{handshake.Claiming, false, true},
+		{handshake.Active, false, false},
+		{handshake.RequestingSwitch, false, false},
+		{handshake.SwitchingOut, false, false},
+		{handshake.SwitchingIn, false, false},
+		{handshake.Fenced, false, false},
+		{handshake.Resuming, false, false},
+		{handshake.SelfFenced, false, false},
+		{handshake.TakingOver, false, false},
+		{handshake.SelfFenced, true, true},
+	}
+	covered := map[handshake.State]bool{}
+	for _, tc := range cases {
+		covered[tc.st] = true
+	}
+	for _, st := range handshake.States {
+		if !covered[st] {
+			t.Errorf("state %s has no case", st)
+		}
+	}
+	for _, tc := range cases {
+		src, dst := chooseSource(context.Background(), cfg, tc.st, tc.behind, local, peer)
 		wantSrc, wantDst := local, peer
 		if tc.peerSource {
 			wantSrc, wantDst = peer, local

@@ -265,6 +265,7 @@ func (d *Daemon) reconcile(ctx context.Context) error {
 			peerSlotGone = d.drv.DropPeerSlot(ctx)
 		}
 		d.supervise(ctx)
+		d.clearRejoinSkips()
 		d.reconcileResources(ctx)
 		d.reconcileSync(ctx)
 		if w.QueryPeer && time.Since(lastQuery) > 2*time.Second {
@@ -293,6 +294,7 @@ func (d *Daemon) startApplier(ctx context.Context) {
 		AppName:      d.conf().ApplicationName(),
 		Synchronous:  d.conf().Replication.Synchronous,
 		VerifySystem: d.verifySystem,
+		SkipUntil:    d.rejoinSkips(),
 	}, d.log)
 	actx, cancel := context.WithCancel(ctx)
 	run := &appRun{a: a, cancel: cancel, done: make(chan struct{})}

@@ -16,6 +16,7 @@ func (d *Daemon) routes(s *api.Server) {
 	s.Handle("POST "+api.PathPromote, http.HandlerFunc(d.httpPromote))
 	s.Handle("POST "+api.PathFailover, jsonHandler(d.forceTakeover))
 	s.Handle("POST "+api.PathPeerFailsafe, jsonHandler(d.onFailsafe))
+	s.Handle("POST "+api.PathRejoin, jsonHandler(d.rejoin))
 	s.Handle("POST "+api.PathPeerRequest, jsonHandler(d.drv.OnRequest))
 	s.Handle("POST "+api.PathPeerSwitchOut, jsonHandler(d.drv.OnSwitchOut))
 	s.Handle("POST "+api.PathPeerResolve, jsonHandler(func(_ context.Context, r api.PeerResolve) (api.PeerResolution, error) {

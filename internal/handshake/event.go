@@ -82,6 +82,10 @@ const (
 	// active applied every transaction it committed; ReverseLSN is the
 	// new active's reverse slot, to follow from.
 	EvNothingLost EventKind = "nothing_lost"
+	// EvRejoined: pgswitch rejoin re-copied, from the new active of the
+	// later Epoch, the tables this old active's lost transactions touched;
+	// ReverseLSN is the new active's reverse slot, to follow from.
+	EvRejoined EventKind = "rejoined"
 )
 
 // EvRestart is fed once when the daemon starts, with the persisted state

@@ -596,7 +596,12 @@ func (m *qmodel) poll(i int, c chooser) {
 		o := 1 - i
 		if e := m.etcd; e.epoch > nd.n.Epoch && e.epochOwner == o && m.up[link(i, qmEtcdNode)] && m.up[link(0, 1)] &&
 			m.nodes[o].hostUp && c.pick(3) == 0 {
-			m.step(i, Event{Kind: EvNothingLost, Epoch: e.epoch, ReverseLSN: "0/1"})
+			// Nothing lost, or the operator's rejoin after a report.
+			kind := EvNothingLost
+			if c.pick(2) == 0 {
+				kind = EvRejoined
+			}
+			m.step(i, Event{Kind: kind, Epoch: e.epoch, ReverseLSN: "0/1"})
 		}
 	}
 	if !nd.alive || m.err != nil {
@@ -798,7 +803,7 @@ var qmDefensive = map[string]bool{
 // network model covers the others).
 func quorumEdge(tr transition) bool {
 	switch tr.on {
-	case EvLeaseLost, EvLeaseHeld, EvNewLeader, EvLeaderGone, EvForceTakeover, EvLeaderTaken, EvClaimFailed, EvTakenOver, EvNothingLost:
+	case EvLeaseLost, EvLeaseHeld, EvNewLeader, EvLeaderGone, EvForceTakeover, EvLeaderTaken, EvClaimFailed, EvTakenOver, EvNothingLost, EvRejoined:
 		return true
 	}
 	for _, s := range []State{Resuming, SelfFenced, Claiming, TakingOver} {

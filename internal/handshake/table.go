@@ -118,6 +118,8 @@ var table = []transition{
 		why: "the peer leads a later epoch: never serve again by itself (pgswitch rejoin)"},
 	{from: SelfFenced, on: EvNothingLost, to: Standby, guard: laterEpoch, apply: follow, actions: []Action{ActFollow, ActRunApplier},
 		why: "the new active holds every transaction this node committed: follow it from its reverse slot, no re-copy"},
+	{from: SelfFenced, on: EvRejoined, to: Standby, guard: laterEpoch, apply: follow, actions: []Action{ActFollow, ActRunApplier},
+		why: "pgswitch rejoin re-copied the tables the lost transactions touched: follow from the reverse slot"},
 	{from: SelfFenced, on: EvRestart, to: SelfFenced, actions: []Action{ActSelfFence},
 		why: "restarted fenced: fence again, then try to regain the key"},
 

@@ -25,6 +25,13 @@ type Config struct {
 	// wrong_database.
 	VerifySystem func(which, id string) error
 
+	// SkipUntil: tables ("schema.table") re-copied by pgswitch rejoin, each
+	// with its copy's snapshot position: their changes in a source
+	// transaction that commits before it are in the copy, and are not
+	// applied again (PostgreSQL's table synchronisation keeps the same
+	// start position per table).
+	SkipUntil map[string]LSN
+
 	// Optional tuning; zero means the default.
 	MaxBatchBytes    int           // queued in the pipeline before a round trip (default 128 KiB)
 	FeedbackInterval time.Duration // status to the walsender when idle (default 10 s)

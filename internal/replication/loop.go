@@ -540,7 +540,7 @@ func (l *loop) change(relID uint32, kind stmtKind, oldT, newT *pglogrepl.TupleDa
 	if !ok {
 		return &Fault{Reason: FaultStream, Detail: fmt.Sprintf("a change for relation %d before its description", relID)}
 	}
-	if r.internal {
+	if r.internal || l.copied(r) {
 		return nil
 	}
 	key, params, err := shape(r, kind, oldT, newT)
@@ -568,7 +568,7 @@ func (l *loop) truncate(m *pglogrepl.TruncateMessage) error {
 		if !ok {
 			return &Fault{Reason: FaultStream, Detail: fmt.Sprintf("TRUNCATE of relation %d before its description", id)}
 		}
-		if !r.internal {
+		if !r.internal && !l.copied(r) {
 			rels = append(rels, r)
 		}
 	}
@@ -745,4 +745,12 @@ func (l *loop) publish() {
 			s.LagSeconds = time.Since(s.LastCommit).Seconds()
 		}
 	})
+}
+
+// copied says whether a change to r in the open transaction is already in
+// a re-copy of r (Config.SkipUntil): the transaction commits before the
+// copy's snapshot.
+func (l *loop) copied(r *relation) bool {
+	until, ok := l.a.cfg.SkipUntil[r.String()]
+	return ok && l.txn.finalLSN < until
 }

@@ -35,9 +35,12 @@ type Record struct {
 	PeerSystemID  string `json:"peer_system_id,omitempty"`
 	// Divergence: this node, an old active behind a later epoch, committed
 	// transactions its successor never applied (SPEC §9 rule 5).
-	Divergence *Divergence  `json:"divergence,omitempty"`
-	UpdatedAt  time.Time    `json:"updated_at"`
-	History    []Transition `json:"history,omitempty"`
+	Divergence *Divergence `json:"divergence,omitempty"`
+	// Rejoin: pgswitch rejoin re-copied some tables; the applier skips
+	// their changes that the copy already holds.
+	Rejoin    *Rejoin      `json:"rejoin,omitempty"`
+	UpdatedAt time.Time    `json:"updated_at"`
+	History   []Transition `json:"history,omitempty"`
 }
 
 // Divergence is what an old active found it alone committed.
@@ -45,6 +48,15 @@ type Divergence struct {
 	Epoch        uint64 `json:"epoch"` // the successor's
 	Transactions int    `json:"transactions"`
 	Report       string `json:"report"` // lost-<epoch>.jsonl in the state directory
+}
+
+// Rejoin is what an old active's rejoin re-copied: for each table
+// ("schema.table"), the snapshot's consistent point; a source transaction
+// that commits before it is in the copy (as PostgreSQL's table
+// synchronisation keeps a start position per table).
+type Rejoin struct {
+	Epoch     uint64            `json:"epoch"`
+	SkipUntil map[string]string `json:"skip_until"`
 }
 
 // Transition is one entry of the bounded history.
