@@ -492,7 +492,7 @@ const publishEvery = time.Second
 // (0 for one not used yet) plus a margin for what the active may hand out
 // before a takeover reads it: ten times what it handed out over the last
 // interval (the interval, the lease and the takeover with room to spare),
-// and at least 1,000. A new active that cannot ask the old one sets its
+// and at least 10,000. A new active that cannot ask the old one sets its
 // sequences to at least these, and past every value in the columns they
 // feed (SPEC §9 rule 3).
 func (d *Daemon) publishSequences(ctx context.Context, held quorum.Held) {
@@ -514,7 +514,7 @@ func (d *Daemon) publishSequences(ctx context.Context, held quorum.Held) {
 		if _, seen := l.lastSeqs[name]; !seen || rate < 0 {
 			rate = 0
 		}
-		out[name] = v + max(1000, 10*rate)
+		out[name] = v + max(10000, 10*rate)
 	}
 	l.lastSeqs = now
 	if err := l.c.PublishSeq(qctx, held, out); err != nil {
