@@ -667,3 +667,59 @@ func TestRejoinRecopiesTheTouchedTables(t *testing.T) {
 	runCLI(t, p, cliCase{name: "rejoin again", node: 0, args: []string{"rejoin"}, wantCode: 1,
 		wantOut: []string{"nothing to rejoin"}})
 }
+
+// SPEC §9 rule 3: the old active's daemon dies but its PostgreSQL keeps
+// taking writes. The standby's takeover fences that database through
+// postgres.peer_dsn before it becomes writable itself: never two writers —
+// every write the old database acknowledged ended before the new active's
+// first began.
+func TestTakeoverFencesTheOldDatabase(t *testing.T) {
+	p, _, qc := quorumPair(t, "deaddaemon")
+	ctx := ctxFor(t, 3*time.Minute)
+	a, b := p.Nodes[0], p.Nodes[1]
+	startBoth(t, ctx, p)
+	waitLeader(t, ctx, qc, a.Name, 1)
+	waitRole(t, p, b, "STANDBY", true)
+
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// Paced, so that the standby keeps within failover.max_lag_bytes of a
+	// database that goes on writing (faster, it rightly refuses: it cannot
+	// prove it holds what that database acknowledges).
+	writer := func(n *harness.Node) *harness.Writers {
+		return harness.StartWriters(wctx, harness.WriterOptions{Clients: 2, Via: n.Name, Rate: 500,
+			Connect:        func(ctx context.Context) (*pgx.Conn, error) { return n.Cluster.Conn(ctx, harness.DB) },
+			Insert:         "INSERT INTO events (counter) VALUES (1) RETURNING id",
+			ConnectTimeout: 300 * time.Millisecond})
+	}
+	onA, onB := writer(a), writer(b)
+	pgtest.Eventually(t, 30*time.Second, "writes on "+a.Name, func() (bool, error) { return len(onA.Acks()) > 100, nil })
+	must(t, a.Daemon.Kill9())
+	waitState(t, p, b, "ACTIVE")
+	pgtest.Eventually(t, 30*time.Second, "writes on "+b.Name, func() (bool, error) { return len(onB.Acks()) > 100, nil })
+	cancel()
+	acksA, _ := onA.Wait()
+	acksB, _ := onB.Wait()
+	var lastA, firstB time.Time
+	for _, k := range acksA {
+		if k.End.After(lastA) {
+			lastA = k.End
+		}
+	}
+	for _, k := range acksB {
+		if firstB.IsZero() || k.Start.Before(firstB) {
+			firstB = k.Start
+		}
+	}
+	t.Logf("%s's database acknowledged its last write %s before %s's first began (%d and %d writes)",
+		a.Name, firstB.Sub(lastA).Round(time.Millisecond), b.Name, len(acksA), len(acksB))
+	if !lastA.Before(firstB) {
+		t.Fatalf("two writers: %s's database acknowledged a write until %s, %s took one from %s",
+			a.Name, lastA.Format(time.StampMicro), b.Name, firstB.Format(time.StampMicro))
+	}
+	mode, err := a.Cluster.QueryString(ctx, harness.DB, "SELECT pgswitch.client_mode()")
+	must(t, err)
+	if mode != "fenced" {
+		t.Fatalf("the old database's client mode is %q, want fenced", mode)
+	}
+}
