@@ -77,8 +77,8 @@ func pgswitchSystem() system {
 			}
 			var notes []string
 			if r := st.Replication; r != nil {
-				notes = append(notes, fmt.Sprintf("standby state %s, %s source transactions applied (%s changes), %d session(s), fault %q",
-					st.State, thousands(int(r.AppliedTxns)), thousands(int(r.AppliedChanges)), r.Sessions, r.Fault))
+				notes = append(notes, fmt.Sprintf("standby state %s, %s source transactions applied (%s changes) in %s local transactions (largest group %d), %d session(s), fault %q",
+					st.State, thousands(int(r.AppliedTxns)), thousands(int(r.AppliedChanges)), thousands(int(r.AppliedGroups)), r.LargestGroup, r.Sessions, r.Fault))
 			} else {
 				notes = append(notes, fmt.Sprintf("standby state %s reports no replication", st.State))
 			}

@@ -300,6 +300,7 @@ func (d *Daemon) startApplier(ctx context.Context) {
 		Origin:       d.conf().OriginName(),
 		AppName:      d.conf().ApplicationName(),
 		Synchronous:  d.conf().Replication.Synchronous,
+		MaxGroupTxns: d.conf().Replication.GroupMax,
 		VerifySystem: d.verifySystem,
 	}, d.log)
 	actx, cancel := context.WithCancel(ctx)
