@@ -76,6 +76,7 @@ type applySession struct {
 const (
 	stmtApplyCommit = "pgswitch_apply_commit"
 	stmtPositions   = "pgswitch_wal_positions"
+	stmtImmediate   = "pgswitch_constraints_immediate"
 )
 
 // openSession connects, binds the origin and returns the session together
@@ -128,6 +129,19 @@ func (s *applySession) setup(ctx context.Context, origin string, verify func(whi
 	if exists != "t" {
 		return 0, &Fault{Reason: FaultMissingOrigin, Detail: fmt.Sprintf("replication origin %s does not exist on the standby (run pgswitch init --role standby)", origin)}
 	}
+	// The key equality of user-defined types (see whereSQL), created here
+	// on a node initialised before it was part of the schema; before the
+	// origin is bound, so that this commit has nothing to do with it.
+	if has, err := s.queryText(ctx, sql.Query("key_eq_exists")); err != nil {
+		return 0, fmt.Errorf("looking up pgswitch.key_eq: %w", err)
+	} else if has != "t" {
+		if _, err := s.queryText(ctx, sql.Query("key_eq_create")); err != nil {
+			if pgutil.SQLState(err) == "3F000" {
+				return 0, &Fault{Reason: FaultMissingSchema, Detail: "pgswitch schema is missing on the standby (run pgswitch init)", Err: err}
+			}
+			return 0, fmt.Errorf("creating pgswitch.key_eq: %w", err)
+		}
+	}
 	if _, err := s.queryText(ctx, sql.Query("origin_session_setup"), origin); err != nil {
 		return 0, fmt.Errorf("binding replication origin %s to the apply session: %w", origin, err)
 	}
@@ -143,12 +157,8 @@ func (s *applySession) setup(ctx context.Context, origin string, verify func(whi
 			return 0, fmt.Errorf("parsing origin progress %q: %w", pos, err)
 		}
 	}
-	// The key equality of user-defined types (see whereSQL): a session-local
-	// SQL function, so no schema change is needed, created once per session.
-	if _, err := s.queryText(ctx, "CREATE FUNCTION pg_temp.pgswitch_eq(anyelement, anyelement) RETURNS boolean LANGUAGE sql IMMUTABLE AS 'SELECT $1 = $2'"); err != nil {
-		return 0, fmt.Errorf("creating the session's key equality: %w", err)
-	}
-	for name, q := range map[string]string{stmtApplyCommit: sql.Query("apply_commit"), stmtPositions: sql.Query("wal_positions")} {
+	for name, q := range map[string]string{stmtApplyCommit: sql.Query("apply_commit"), stmtPositions: sql.Query("wal_positions"),
+		stmtImmediate: "SET CONSTRAINTS ALL IMMEDIATE"} {
 		if _, err := s.conn.Prepare(ctx, name, q, nil); err != nil {
 			if pgutil.SQLState(err) == pgutil.UndefinedFunction || pgutil.SQLState(err) == "3F000" {
 				return 0, &Fault{Reason: FaultMissingSchema, Detail: "pgswitch schema is missing on the standby (run pgswitch init)", Err: err}
@@ -237,6 +247,12 @@ func (s *applySession) commit(group []*txnInfo, expected pglogrepl.LSN) {
 		exp = []byte(expected.String())
 	}
 	t := group[len(group)-1]
+	// Deferred constraints and triggers are checked now, before
+	// apply_commit sets up the origin: once set up, the origin position
+	// outlives a failed commit in the backend (PostgreSQL resets it only in
+	// its own apply worker), and a later commit of the session would record
+	// it for transactions that never committed.
+	s.exec(stmtImmediate, nil, expectation{kind: expOther, group: group})
 	s.exec(stmtApplyCommit, [][]byte{exp, []byte(t.endLSN.String()), []byte(t.commitTime.UTC().Format("2006-01-02 15:04:05.999999Z07:00"))}, expectation{kind: expOther, group: group})
 	s.pipe.SendPipelineSync()
 	s.pending = append(s.pending, expectation{kind: expSync, group: group})
