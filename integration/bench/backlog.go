@@ -36,10 +36,19 @@ type backlogResult struct {
 	applied  time.Duration // start → replay_lsn reached the end of the backlog
 	flushed  time.Duration // start → confirmed_flush_lsn reached it
 	cpu      string        // CPU time of the processes that did the work
+	cpuTotal time.Duration // the sum of it
 	check    string
 }
 
 func (b backlogResult) tps() float64 { return float64(b.txns) / b.applied.Seconds() }
+
+// cpuPerTxn is the CPU time the backlog cost per transaction.
+func (b backlogResult) cpuPerTxn() time.Duration {
+	if b.txns == 0 {
+		return 0
+	}
+	return b.cpuTotal / time.Duration(b.txns)
+}
 
 // runBacklog writes the backlog while sys is not applying, then starts it
 // and times how long it takes to apply everything, and compares the data.
@@ -87,7 +96,7 @@ func runBacklog(ctx context.Context, o options, sys system, p *harness.Pair) (ba
 	if err != nil {
 		return res, err
 	}
-	res.cpu = cpuSince(nil, cpu)
+	res.cpu, res.cpuTotal = cpuSince(nil, cpu)
 	progress("%s: backlog applied in %v (%.0f tx/s), flushed after %v; CPU %s; comparing the data",
 		sys.name, res.applied.Round(time.Millisecond), res.tps(), res.flushed.Round(time.Millisecond), res.cpu)
 	if res.check, err = sameData(ctx, p); err != nil {
@@ -166,8 +175,9 @@ func applierCPU(ctx context.Context, conn *pgx.Conn, sys system, p *harness.Pair
 }
 
 // cpuSince describes the CPU time used since the earlier reading (nil:
-// since the processes started), per process and in total.
-func cpuSince(earlier, now []procCPU) string {
+// since the processes started), per process and in total, and returns the
+// total.
+func cpuSince(earlier, now []procCPU) (string, time.Duration) {
 	var parts []string
 	var total time.Duration
 	for i, pr := range now {
@@ -178,7 +188,7 @@ func cpuSince(earlier, now []procCPU) string {
 		total += used
 		parts = append(parts, fmt.Sprintf("%s %.1fs", pr.name, used.Seconds()))
 	}
-	return fmt.Sprintf("%.1fs (%s)", total.Seconds(), strings.Join(parts, ", "))
+	return fmt.Sprintf("%.1fs (%s)", total.Seconds(), strings.Join(parts, ", ")), total
 }
 
 // percent is how far pos is from from to target.

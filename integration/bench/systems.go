@@ -15,7 +15,10 @@ import (
 // A system keeps the standby (Nodes[1]) in sync with the primary (Nodes[0]).
 type system struct {
 	name string
+	desc string // for the report
 	slot string // its slot on the primary
+	// backlogOnly: measured on the backlog only (a variant for comparison).
+	backlogOnly bool
 	// setup loads the pgbench tables and configures replication so that the
 	// slot exists but nothing is applied yet.
 	setup func(ctx context.Context, p *harness.Pair, scale int) error
@@ -37,10 +40,12 @@ type process struct {
 
 // pgswitchSystem is pgswitch's applier in the standby's daemon. The data
 // arrives on the standby through pgswitch init's initial copy; the
-// primary's daemon is not started (as in the integration tests).
-func pgswitchSystem() system {
+// primary's daemon is not started (as in the integration tests). env is
+// extra environment for the daemon (configuration of a variant).
+func pgswitchSystem(name, desc string, env []string) system {
 	return system{
-		name: "pgswitch",
+		name: name,
+		desc: desc,
 		slot: "pgswitch_node_b", // the standby is harness's node-b
 		setup: func(ctx context.Context, p *harness.Pair, scale int) error {
 			if err := loadPgbench(ctx, p.Nodes[0], scale, false); err != nil {
@@ -52,7 +57,7 @@ func pgswitchSystem() system {
 			return p.Init(ctx)
 		},
 		start: func(ctx context.Context, p *harness.Pair) error {
-			return p.StartDaemon(ctx, p.Nodes[1])
+			return p.StartDaemonEnv(ctx, p.Nodes[1], env)
 		},
 		alive: func(p *harness.Pair) error {
 			if d := p.Nodes[1].Daemon; d != nil && !d.Running() {
@@ -134,6 +139,7 @@ const (
 func nativeSystem() system {
 	return system{
 		name: "native",
+		desc: "native logical replication",
 		slot: nativeSub,
 		setup: func(ctx context.Context, p *harness.Pair, scale int) error {
 			a, b := p.Nodes[0], p.Nodes[1]
