@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"syscall"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -24,6 +26,8 @@ type system struct {
 	setup func(ctx context.Context, p *harness.Pair, scale int) error
 	// start begins applying.
 	start func(ctx context.Context, p *harness.Pair) error
+	// afterBacklog, if set, runs once the backlog is applied and checked.
+	afterBacklog func(ctx context.Context, p *harness.Pair) error
 	// alive fails when the applier is gone for good.
 	alive func(p *harness.Pair) error
 	// processes names the processes besides the walsender that apply.
@@ -41,12 +45,37 @@ type process struct {
 // pgswitchSystem is pgswitch's applier in the standby's daemon. The data
 // arrives on the standby through pgswitch init's initial copy; the
 // primary's daemon is not started (as in the integration tests). env is
-// extra environment for the daemon (configuration of a variant).
-func pgswitchSystem(name, desc string, env []string) system {
+// extra environment for the daemon (configuration of a variant). With a
+// profile path, the daemon writes a CPU profile of the backlog there: it
+// is stopped (SIGTERM, which writes the profile) once the backlog is
+// applied and started again without it.
+func pgswitchSystem(name, desc string, env []string, profile string) system {
+	startEnv := env
+	if profile != "" {
+		startEnv = append(append([]string(nil), env...), "PGSWITCHTEST_CPUPROFILE="+profile)
+	}
+	var afterBacklog func(ctx context.Context, p *harness.Pair) error
+	if profile != "" {
+		afterBacklog = func(ctx context.Context, p *harness.Pair) error {
+			b := p.Nodes[1]
+			if err := b.Daemon.Signal(syscall.SIGTERM); err != nil {
+				return fmt.Errorf("stopping the daemon for its profile: %w", err)
+			}
+			if _, err := b.Daemon.Wait(30 * time.Second); err != nil {
+				return fmt.Errorf("stopping the daemon for its profile: %w", err)
+			}
+			progress("%s: CPU profile of the backlog written to %s", name, profile)
+			if err := p.StartDaemonEnv(ctx, b, env); err != nil {
+				return err
+			}
+			return p.WaitStreaming(ctx, b, true)
+		}
+	}
 	return system{
-		name: name,
-		desc: desc,
-		slot: "pgswitch_node_b", // the standby is harness's node-b
+		afterBacklog: afterBacklog,
+		name:         name,
+		desc:         desc,
+		slot:         "pgswitch_node_b", // the standby is harness's node-b
 		setup: func(ctx context.Context, p *harness.Pair, scale int) error {
 			if err := loadPgbench(ctx, p.Nodes[0], scale, false); err != nil {
 				return err
@@ -57,7 +86,7 @@ func pgswitchSystem(name, desc string, env []string) system {
 			return p.Init(ctx)
 		},
 		start: func(ctx context.Context, p *harness.Pair) error {
-			return p.StartDaemonEnv(ctx, p.Nodes[1], env)
+			return p.StartDaemonEnv(ctx, p.Nodes[1], startEnv)
 		},
 		alive: func(p *harness.Pair) error {
 			if d := p.Nodes[1].Daemon; d != nil && !d.Running() {
