@@ -23,8 +23,14 @@ func TestGroupFaultNamesTheTransaction(t *testing.T) {
 	ctx := ctxFor(t, 3*time.Minute)
 	a, b := p.Nodes[0], p.Nodes[1]
 	must(t, p.Init(ctx))
+	// As on a node initialised by an older pgswitch: the apply session
+	// creates the key equality it needs.
+	must(t, b.Cluster.Exec(ctx, harness.DB, "BEGIN READ WRITE; DROP FUNCTION pgswitch.key_eq(anyelement, anyelement); COMMIT"))
 	must(t, p.StartDaemon(ctx, b))
 	must(t, p.WaitCaughtUp(ctx, a, b))
+	if has, err := b.Cluster.QueryString(ctx, harness.DB, "SELECT (to_regprocedure('pgswitch.key_eq(anyelement,anyelement)') IS NOT NULL)::text"); err != nil || has != "true" {
+		t.Fatalf("pgswitch.key_eq on the standby after the applier started: %q, %v", has, err)
+	}
 	conn, err := a.Cluster.Conn(ctx, harness.DB)
 	must(t, err)
 	defer conn.Close(context.Background())
@@ -38,11 +44,14 @@ func TestGroupFaultNamesTheTransaction(t *testing.T) {
 	}
 
 	// A backlog builds while the daemon is down, so that groups form when
-	// it starts; on the standby, the commit of the row 150 fails.
+	// it starts; on the standby, the commit of the row 150 fails. The
+	// trigger also makes each row cost a millisecond, so that applying is
+	// slower than the walsender's decoding and the backlog waits in the
+	// daemon (groups form only from what is waiting).
 	must(t, b.Daemon.Kill9())
 	must(t, b.Cluster.Exec(ctx, harness.DB, `BEGIN READ WRITE;
 		CREATE FUNCTION refuse_150() RETURNS trigger LANGUAGE plpgsql AS
-			$$BEGIN IF NEW.id = 150 THEN RAISE EXCEPTION 'row % refused at commit', NEW.id; END IF; RETURN NULL; END$$;
+			$$BEGIN PERFORM pg_sleep(0.001); IF NEW.id = 150 THEN RAISE EXCEPTION 'row % refused at commit', NEW.id; END IF; RETURN NULL; END$$;
 		CREATE CONSTRAINT TRIGGER refuse AFTER INSERT ON items DEFERRABLE INITIALLY DEFERRED
 			FOR EACH ROW EXECUTE FUNCTION refuse_150();
 		ALTER TABLE items ENABLE ALWAYS TRIGGER refuse;
