@@ -145,9 +145,10 @@ func waitApplied(ctx context.Context, conn *pgx.Conn, sys system, p *harness.Pai
 
 // procCPU is the CPU time a named process has used so far.
 type procCPU struct {
-	name string
-	pid  int
-	used time.Duration
+	name   string
+	pid    int
+	used   time.Duration
+	waited time.Duration // runnable but waiting for a CPU (other work on the machine)
 }
 
 // applierCPU is the CPU time each process that applies for sys has used so
@@ -170,6 +171,8 @@ func applierCPU(ctx context.Context, conn *pgx.Conn, sys system, p *harness.Pair
 		if out[i].used, err = cpuTime(out[i].pid); err != nil {
 			return nil, err
 		}
+		// Not on every kernel (CONFIG_SCHEDSTATS); the figure is left out then.
+		out[i].waited, _ = runQueueWait(out[i].pid)
 	}
 	return out, nil
 }
@@ -179,16 +182,22 @@ func applierCPU(ctx context.Context, conn *pgx.Conn, sys system, p *harness.Pair
 // total.
 func cpuSince(earlier, now []procCPU) (string, time.Duration) {
 	var parts []string
-	var total time.Duration
+	var total, waited time.Duration
 	for i, pr := range now {
-		used := pr.used
+		used, wait := pr.used, pr.waited
 		if i < len(earlier) && earlier[i].pid == pr.pid {
 			used -= earlier[i].used
+			wait -= earlier[i].waited
 		}
 		total += used
+		waited += wait
 		parts = append(parts, fmt.Sprintf("%s %.1fs", pr.name, used.Seconds()))
 	}
-	return fmt.Sprintf("%.1fs (%s)", total.Seconds(), strings.Join(parts, ", ")), total
+	desc := fmt.Sprintf("%.1fs (%s)", total.Seconds(), strings.Join(parts, ", "))
+	if waited > 0 {
+		desc += fmt.Sprintf("; runnable but waiting for a CPU %.1fs", waited.Seconds())
+	}
+	return desc, total
 }
 
 // percent is how far pos is from from to target.

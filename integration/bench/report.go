@@ -143,6 +143,8 @@ func (r *report) print(w io.Writer) {
     samples repeat: "distinct values" says how many measurements they hold.
   CPU: user+system time (/proc/<pid>/stat) of the walsender and the applying processes on the standby;
     for the backlog from their start (with the applier) until it was applied, for the load from its start to its end.
+    "runnable but waiting for a CPU" sums their threads' run-queue wait (/proc/<pid>/task/*/schedstat) over the
+    same span: time other work on the machine held them back (0 on a quiet machine, large on a shared one).
   both appliers commit with synchronous_commit = off (pgswitch's default; the subscription's default).
   pgswitch groups consecutive whole source transactions into one local transaction while a backlog waits
     (replication.group_max, default 64); pgswitch-alone is the same backlog on its own pair with group_max = 1,
