@@ -47,6 +47,9 @@ func counterLoad(ctx context.Context, t *testing.T, n *harness.Node, workers, tx
 
 // Exactly-once: the standby's daemon is killed with SIGKILL again and again
 // while small transactions stream in; afterwards the counters match exactly.
+// Each time a backlog builds while it is down, so that the next daemon
+// applies groups of source transactions (checked) and is killed while
+// groups are open.
 func TestExactlyOnceAcrossKill9(t *testing.T) {
 	p := newPair(t, harness.Options{Schema: counterSchema, Seed: counterSeed})
 	ctx := ctxFor(t, 4*time.Minute)
@@ -58,19 +61,36 @@ func TestExactlyOnceAcrossKill9(t *testing.T) {
 	loadDone := make(chan error, 1)
 	go func() { loadDone <- counterLoad(ctx, t, a, 4, total) }()
 
+	events := func(n *harness.Node) (int, error) {
+		s, err := n.Cluster.QueryString(ctx, harness.DB, "SELECT count(*)::text FROM events")
+		var got int
+		fmt.Sscan(s, &got)
+		return got, err
+	}
+	largest := 0 // most source transactions in one local transaction, over the daemons
+	seen := func() {
+		t.Helper()
+		st, err := p.Status(ctx, b)
+		must(t, err)
+		if st.Replication != nil {
+			largest = max(largest, st.Replication.LargestGroup)
+		}
+	}
 	// Kill the daemon at six points spread over the stream: whenever the
 	// standby has applied another seventh of the events.
 	for k := 1; k <= kills; k++ {
 		pgtest.Eventually(t, time.Minute, fmt.Sprintf("the standby to apply %d events", k*total/(kills+1)), func() (bool, error) {
-			n, err := b.Cluster.QueryString(ctx, harness.DB, "SELECT count(*)::text FROM events")
-			if err != nil {
-				return false, err
-			}
-			var got int
-			fmt.Sscan(n, &got)
-			return got >= k*total/(kills+1), nil
+			got, err := events(b)
+			return got >= k*total/(kills+1), err
 		})
+		seen()
 		must(t, b.Daemon.Kill9())
+		applied, err := events(b)
+		must(t, err)
+		pgtest.Eventually(t, time.Minute, "a backlog of 100 transactions while the daemon is down", func() (bool, error) {
+			got, err := events(a)
+			return got >= min(applied+100, total), err
+		})
 		must(t, p.StartDaemon(ctx, b))
 	}
 	must(t, <-loadDone)
@@ -83,7 +103,12 @@ func TestExactlyOnceAcrossKill9(t *testing.T) {
 	}
 	st, err := p.Status(ctx, b)
 	must(t, err)
-	t.Logf("%d kills; the last daemon applied %d of %d transactions", kills, st.Replication.AppliedTxns, total)
+	seen()
+	if largest < 2 {
+		t.Fatalf("no daemon applied a group of several source transactions in one local transaction: the kills never met an open group")
+	}
+	t.Logf("%d kills; the last daemon applied %d of %d transactions in %d local transactions; largest group %d",
+		kills, st.Replication.AppliedTxns, total, st.Replication.AppliedGroups, largest)
 }
 
 // The primary restarted mid-stream (fast, then crashed): streaming resumes

@@ -33,6 +33,16 @@ SELECT pg_catalog.pg_replication_origin_progress($1, true)::text
 -- copy and when a node starts following a new active).
 SELECT pg_catalog.pg_replication_origin_advance($1, $2::pg_lsn)
 
+-- name: key_eq_exists
+-- Whether pgswitch.key_eq exists (a node initialised by an older pgswitch
+-- lacks it).
+SELECT pg_catalog.to_regprocedure('pgswitch.key_eq(anyelement,anyelement)') IS NOT NULL
+
+-- name: key_eq_create
+-- The definition of pgswitch.key_eq in schema.sql, for such a node.
+CREATE OR REPLACE FUNCTION pgswitch.key_eq(anyelement, anyelement)
+RETURNS boolean LANGUAGE sql IMMUTABLE AS 'SELECT $1 = $2'
+
 -- name: origin_session_setup
 -- $1 origin name. Binds the origin to this session for the applier.
 SELECT pg_catalog.pg_replication_origin_session_setup($1)

@@ -82,6 +82,19 @@ AS $$
     END
 $$;
 
+-- The applier's key equality for columns of user-defined types: "k = $1"
+-- with an untyped parameter resolves a composite key to record = record
+-- (and the parameter to an anonymous record, which has no input); this
+-- polymorphic function resolves the parameter to the column's own type and
+-- is inlined, so the key's index serves. A permanent function, not a
+-- session's temporary one: a session with temporary objects commits a
+-- transaction of its own when it exits, which would carry a replication
+-- origin position left behind by a failed commit.
+CREATE OR REPLACE FUNCTION pgswitch.key_eq(anyelement, anyelement)
+RETURNS boolean
+LANGUAGE sql IMMUTABLE
+AS 'SELECT $1 = $2';
+
 -- Called by the applier as the last statement of every applied source
 -- transaction. It refuses to commit unless the previous source transaction
 -- did (the session's origin is exactly where the applier expects it), gives

@@ -36,10 +36,19 @@ type backlogResult struct {
 	applied  time.Duration // start → replay_lsn reached the end of the backlog
 	flushed  time.Duration // start → confirmed_flush_lsn reached it
 	cpu      string        // CPU time of the processes that did the work
+	cpuTotal time.Duration // the sum of it
 	check    string
 }
 
 func (b backlogResult) tps() float64 { return float64(b.txns) / b.applied.Seconds() }
+
+// cpuPerTxn is the CPU time the backlog cost per transaction.
+func (b backlogResult) cpuPerTxn() time.Duration {
+	if b.txns == 0 {
+		return 0
+	}
+	return b.cpuTotal / time.Duration(b.txns)
+}
 
 // runBacklog writes the backlog while sys is not applying, then starts it
 // and times how long it takes to apply everything, and compares the data.
@@ -87,7 +96,7 @@ func runBacklog(ctx context.Context, o options, sys system, p *harness.Pair) (ba
 	if err != nil {
 		return res, err
 	}
-	res.cpu = cpuSince(nil, cpu)
+	res.cpu, res.cpuTotal = cpuSince(nil, cpu)
 	progress("%s: backlog applied in %v (%.0f tx/s), flushed after %v; CPU %s; comparing the data",
 		sys.name, res.applied.Round(time.Millisecond), res.tps(), res.flushed.Round(time.Millisecond), res.cpu)
 	if res.check, err = sameData(ctx, p); err != nil {
@@ -136,9 +145,10 @@ func waitApplied(ctx context.Context, conn *pgx.Conn, sys system, p *harness.Pai
 
 // procCPU is the CPU time a named process has used so far.
 type procCPU struct {
-	name string
-	pid  int
-	used time.Duration
+	name   string
+	pid    int
+	used   time.Duration
+	waited time.Duration // runnable but waiting for a CPU (other work on the machine)
 }
 
 // applierCPU is the CPU time each process that applies for sys has used so
@@ -161,24 +171,33 @@ func applierCPU(ctx context.Context, conn *pgx.Conn, sys system, p *harness.Pair
 		if out[i].used, err = cpuTime(out[i].pid); err != nil {
 			return nil, err
 		}
+		// Not on every kernel (CONFIG_SCHEDSTATS); the figure is left out then.
+		out[i].waited, _ = runQueueWait(out[i].pid)
 	}
 	return out, nil
 }
 
 // cpuSince describes the CPU time used since the earlier reading (nil:
-// since the processes started), per process and in total.
-func cpuSince(earlier, now []procCPU) string {
+// since the processes started), per process and in total, and returns the
+// total.
+func cpuSince(earlier, now []procCPU) (string, time.Duration) {
 	var parts []string
-	var total time.Duration
+	var total, waited time.Duration
 	for i, pr := range now {
-		used := pr.used
+		used, wait := pr.used, pr.waited
 		if i < len(earlier) && earlier[i].pid == pr.pid {
 			used -= earlier[i].used
+			wait -= earlier[i].waited
 		}
 		total += used
+		waited += wait
 		parts = append(parts, fmt.Sprintf("%s %.1fs", pr.name, used.Seconds()))
 	}
-	return fmt.Sprintf("%.1fs (%s)", total.Seconds(), strings.Join(parts, ", "))
+	desc := fmt.Sprintf("%.1fs (%s)", total.Seconds(), strings.Join(parts, ", "))
+	if waited > 0 {
+		desc += fmt.Sprintf("; runnable but waiting for a CPU %.1fs", waited.Seconds())
+	}
+	return desc, total
 }
 
 // percent is how far pos is from from to target.

@@ -37,6 +37,33 @@ func cpuTime(pid int) (time.Duration, error) {
 	return time.Duration(utime+stime) * clockTick, nil
 }
 
+// runQueueWait is the time the threads of a process have spent runnable
+// but waiting for a CPU (the second field of /proc/<pid>/task/*/schedstat):
+// on a shared machine, how much other work held the appliers back.
+func runQueueWait(pid int) (time.Duration, error) {
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", pid))
+	if err != nil || len(tasks) == 0 {
+		return 0, fmt.Errorf("no schedstat for process %d", pid)
+	}
+	var total time.Duration
+	for _, t := range tasks {
+		b, err := os.ReadFile(t)
+		if err != nil {
+			continue // a thread that ended
+		}
+		f := strings.Fields(string(b))
+		if len(f) < 2 {
+			return 0, fmt.Errorf("unexpected %s", t)
+		}
+		ns, err := strconv.ParseInt(f[1], 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("unexpected %s: %w", t, err)
+		}
+		total += time.Duration(ns)
+	}
+	return total, nil
+}
+
 // loadAverage is the 1-minute load average.
 func loadAverage() string {
 	b, err := os.ReadFile("/proc/loadavg")

@@ -78,7 +78,7 @@ func runLag(ctx context.Context, o options, sys system, p *harness.Pair) (lagRes
 	if err != nil {
 		return res, err
 	}
-	res.cpu = cpuSince(cpuBefore, cpuAfter)
+	res.cpu, _ = cpuSince(cpuBefore, cpuAfter)
 	if res.txns, err = processed(out); err != nil {
 		return res, err
 	}

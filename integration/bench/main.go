@@ -35,6 +35,8 @@ type options struct {
 	only        string        // pgswitch | native | both
 	keep        bool          // keep the work directory (daemon logs)
 	switchovers int           // switchovers to time under load (0: none)
+	alone       bool          // also measure pgswitch's backlog with every source transaction applied alone
+	profile     string        // directory for CPU profiles of the daemon during the backlog
 }
 
 func main() {
@@ -46,6 +48,8 @@ func main() {
 	flag.StringVar(&o.only, "only", "both", "which to measure: pgswitch, native or both")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory with the daemon logs")
 	flag.IntVar(&o.switchovers, "switchovers", 5, "switchovers to time under a write load through the VIP (needs root)")
+	flag.StringVar(&o.profile, "profile", "", "write a CPU profile of pgswitch's daemon during each backlog into this directory (go tool pprof)")
+	flag.BoolVar(&o.alone, "alone", true, "also replay the backlog with replication.group_max = 1 (each source transaction alone), for comparison")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -59,6 +63,19 @@ func main() {
 		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
 		os.Exit(1)
 	}
+}
+
+// profilePath is where the daemon of system name writes its profile ("":
+// none).
+func (o options) profilePath(name string) string {
+	if o.profile == "" {
+		return ""
+	}
+	abs, err := filepath.Abs(filepath.Join(o.profile, name+".pprof"))
+	if err != nil {
+		return filepath.Join(o.profile, name+".pprof")
+	}
+	return abs
 }
 
 func (o options) validate() error {
@@ -95,7 +112,12 @@ func run(ctx context.Context, o options) error {
 
 	var systems []system
 	if o.only != "native" {
-		systems = append(systems, pgswitchSystem())
+		systems = append(systems, pgswitchSystem("pgswitch", "pgswitch (defaults: grouped)", nil, o.profilePath("pgswitch")))
+		if o.alone {
+			alone := pgswitchSystem("pgswitch-alone", "pgswitch, group_max 1 (each alone)", []string{"PGSWITCH_REPLICATION_GROUP_MAX=1"}, o.profilePath("pgswitch-alone"))
+			alone.backlogOnly = true
+			systems = append(systems, alone)
+		}
 	}
 	if o.only != "pgswitch" {
 		systems = append(systems, nativeSystem())
@@ -158,7 +180,7 @@ func newPairs(ctx context.Context, work string, systems []system) ([]*harness.Pa
 // measure loads the data into sys's pair, sets up replication, and runs the
 // backlog and then the lag measurement.
 func measure(ctx context.Context, o options, sys system, p *harness.Pair) (result, error) {
-	res := result{system: sys.name}
+	res := result{system: sys.name, desc: sys.desc, backlogOnly: sys.backlogOnly}
 	var err error
 	if res.server, err = describeServer(ctx, p.Nodes[0]); err != nil {
 		return res, err
@@ -172,6 +194,18 @@ func measure(ctx context.Context, o options, sys system, p *harness.Pair) (resul
 	}
 	if res.backlog, err = runBacklog(ctx, o, sys, p); err != nil {
 		return res, fmt.Errorf("backlog: %w", err)
+	}
+	if sys.backlogOnly {
+		res.notes, err = sys.inspect(ctx, p)
+		if err == nil && sys.afterBacklog != nil {
+			err = sys.afterBacklog(ctx, p)
+		}
+		return res, err
+	}
+	if sys.afterBacklog != nil {
+		if err := sys.afterBacklog(ctx, p); err != nil {
+			return res, err
+		}
 	}
 	if res.lag, err = runLag(ctx, o, sys, p); err != nil {
 		return res, fmt.Errorf("lag: %w", err)

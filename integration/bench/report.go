@@ -16,17 +16,20 @@ import (
 
 // result is everything measured for one system.
 type result struct {
-	system  string
-	server  serverInfo
-	backlog backlogResult
-	lag     lagResult
-	notes   []string
+	system      string
+	desc        string
+	backlogOnly bool // a variant measured on the backlog only
+	server      serverInfo
+	backlog     backlogResult
+	lag         lagResult
+	notes       []string
 }
 
 // report collects the results and prints them side by side.
 type report struct {
 	opts    options
 	results map[string]result // by system name
+	order   []string          // system names in the order measured
 
 	fs                    string // file system of the clusters
 	others                int    // PostgreSQL servers not ours, at the start
@@ -38,6 +41,7 @@ func (r *report) add(res result) {
 		r.results = map[string]result{}
 	}
 	r.results[res.system] = res
+	r.order = append(r.order, res.system)
 }
 
 func (r *report) print(w io.Writer) {
@@ -51,9 +55,6 @@ func (r *report) print(w io.Writer) {
 		}
 		return f()
 	}
-	backlog := func(res result) func() string {
-		return func() string { return thousands(int(math.Round(res.backlog.tps()))) + " tps" }
-	}
 	lag := func(res result) func() string {
 		return func() string {
 			return fmt.Sprintf("%s / %s ms", ms(res.lag.quantile(0.5)), ms(res.lag.quantile(0.99)))
@@ -62,10 +63,6 @@ func (r *report) print(w io.Writer) {
 	lagMax := func(res result) func() string {
 		return func() string { return ms(res.lag.quantile(1)) + " ms" }
 	}
-	ratio := "(target ≥ 1.0)"
-	if havePg && haveNat {
-		ratio = fmt.Sprintf("%.2f (target ≥ 1.0)", pg.backlog.tps()/nat.backlog.tps())
-	}
 	txns := pg.backlog.txns
 	if !havePg {
 		txns = nat.backlog.txns
@@ -73,8 +70,20 @@ func (r *report) print(w io.Writer) {
 
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 3, ' ', 0)
-	fmt.Fprintln(tw, "figure\tpgswitch\tnative\tratio/target")
-	fmt.Fprintf(tw, "backlog apply (pgbench -N, %s tx)\t%s\t%s\t%s\n", thousands(txns), cell(havePg, backlog(pg)), cell(haveNat, backlog(nat)), ratio)
+	fmt.Fprintf(tw, "backlog apply (pgbench -N, %s tx)\ttx/s\t÷ native (target ≥ 1.0)\tCPU per tx\tCPU\n", thousands(txns))
+	for _, name := range r.order {
+		res := r.results[name]
+		ratio := "—"
+		if haveNat {
+			ratio = fmt.Sprintf("%.2f", res.backlog.tps()/nat.backlog.tps())
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%.0f µs\t%.1f s\n", res.desc, thousands(int(math.Round(res.backlog.tps()))), ratio,
+			float64(res.backlog.cpuPerTxn())/float64(time.Microsecond), res.backlog.cpuTotal.Seconds())
+	}
+	tw.Flush()
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 0, 3, ' ', 0)
+	fmt.Fprintln(tw, "figure\tpgswitch\tnative\ttarget")
 	fmt.Fprintf(tw, "replay lag p50 / p99 at %s tps\t%s\t%s\t(target p99 < 10 ms)\n", thousands(o.rate), cell(havePg, lag(pg)), cell(haveNat, lag(nat)))
 	fmt.Fprintf(tw, "replay lag max\t%s\t%s\t\n", cell(havePg, lagMax(pg)), cell(haveNat, lagMax(nat)))
 	tw.Flush()
@@ -90,6 +99,12 @@ func (r *report) print(w io.Writer) {
 			b.applied.Round(time.Millisecond), thousands(int(math.Round(b.tps()))), b.flushed.Round(time.Millisecond))
 		fmt.Fprintf(w, "  CPU used applying it: %s\n", b.cpu)
 		fmt.Fprintf(w, "  data after the backlog: %s\n", b.check)
+		if res.backlogOnly {
+			for _, n := range res.notes {
+				fmt.Fprintf(w, "  %s\n", n)
+			}
+			continue
+		}
 		fmt.Fprintf(w, "  steady load: %s tx at %.0f tps, pgbench latency average %s\n", thousands(l.txns), l.tps, l.latency)
 		if l.tps < 0.95*float64(o.rate) {
 			fmt.Fprintf(w, "  WARNING: the primary sustained only %.0f of the %s tps asked for (pgbench -c %d, synchronous_commit = on):\n"+
@@ -128,7 +143,13 @@ func (r *report) print(w io.Writer) {
     samples repeat: "distinct values" says how many measurements they hold.
   CPU: user+system time (/proc/<pid>/stat) of the walsender and the applying processes on the standby;
     for the backlog from their start (with the applier) until it was applied, for the load from its start to its end.
+    "runnable but waiting for a CPU" sums their threads' run-queue wait (/proc/<pid>/task/*/schedstat) over the
+    same span: time other work on the machine held them back (0 on a quiet machine, large on a shared one).
   both appliers commit with synchronous_commit = off (pgswitch's default; the subscription's default).
+  pgswitch groups consecutive whole source transactions into one local transaction while a backlog waits
+    (replication.group_max, default 64); pgswitch-alone is the same backlog on its own pair with group_max = 1,
+    every source transaction in a local transaction of its own (the applier before grouping).
+  CPU per tx: the backlog's CPU (walsender + applying processes) / its transactions.
   pgswitch: only the standby's daemon runs (as in the integration tests), so it may log the peer's API as
     unreachable; its data came from pgswitch init's copy.
   native: both nodes loaded by pgbench -i (deterministic), subscription with copy_data = false.

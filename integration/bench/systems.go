@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"syscall"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -15,12 +17,17 @@ import (
 // A system keeps the standby (Nodes[1]) in sync with the primary (Nodes[0]).
 type system struct {
 	name string
+	desc string // for the report
 	slot string // its slot on the primary
+	// backlogOnly: measured on the backlog only (a variant for comparison).
+	backlogOnly bool
 	// setup loads the pgbench tables and configures replication so that the
 	// slot exists but nothing is applied yet.
 	setup func(ctx context.Context, p *harness.Pair, scale int) error
 	// start begins applying.
 	start func(ctx context.Context, p *harness.Pair) error
+	// afterBacklog, if set, runs once the backlog is applied and checked.
+	afterBacklog func(ctx context.Context, p *harness.Pair) error
 	// alive fails when the applier is gone for good.
 	alive func(p *harness.Pair) error
 	// processes names the processes besides the walsender that apply.
@@ -37,11 +44,38 @@ type process struct {
 
 // pgswitchSystem is pgswitch's applier in the standby's daemon. The data
 // arrives on the standby through pgswitch init's initial copy; the
-// primary's daemon is not started (as in the integration tests).
-func pgswitchSystem() system {
+// primary's daemon is not started (as in the integration tests). env is
+// extra environment for the daemon (configuration of a variant). With a
+// profile path, the daemon writes a CPU profile of the backlog there: it
+// is stopped (SIGTERM, which writes the profile) once the backlog is
+// applied and started again without it.
+func pgswitchSystem(name, desc string, env []string, profile string) system {
+	startEnv := env
+	if profile != "" {
+		startEnv = append(append([]string(nil), env...), "PGSWITCHTEST_CPUPROFILE="+profile)
+	}
+	var afterBacklog func(ctx context.Context, p *harness.Pair) error
+	if profile != "" {
+		afterBacklog = func(ctx context.Context, p *harness.Pair) error {
+			b := p.Nodes[1]
+			if err := b.Daemon.Signal(syscall.SIGTERM); err != nil {
+				return fmt.Errorf("stopping the daemon for its profile: %w", err)
+			}
+			if _, err := b.Daemon.Wait(30 * time.Second); err != nil {
+				return fmt.Errorf("stopping the daemon for its profile: %w", err)
+			}
+			progress("%s: CPU profile of the backlog written to %s", name, profile)
+			if err := p.StartDaemonEnv(ctx, b, env); err != nil {
+				return err
+			}
+			return p.WaitStreaming(ctx, b, true)
+		}
+	}
 	return system{
-		name: "pgswitch",
-		slot: "pgswitch_node_b", // the standby is harness's node-b
+		afterBacklog: afterBacklog,
+		name:         name,
+		desc:         desc,
+		slot:         "pgswitch_node_b", // the standby is harness's node-b
 		setup: func(ctx context.Context, p *harness.Pair, scale int) error {
 			if err := loadPgbench(ctx, p.Nodes[0], scale, false); err != nil {
 				return err
@@ -52,7 +86,7 @@ func pgswitchSystem() system {
 			return p.Init(ctx)
 		},
 		start: func(ctx context.Context, p *harness.Pair) error {
-			return p.StartDaemon(ctx, p.Nodes[1])
+			return p.StartDaemonEnv(ctx, p.Nodes[1], startEnv)
 		},
 		alive: func(p *harness.Pair) error {
 			if d := p.Nodes[1].Daemon; d != nil && !d.Running() {
@@ -77,8 +111,8 @@ func pgswitchSystem() system {
 			}
 			var notes []string
 			if r := st.Replication; r != nil {
-				notes = append(notes, fmt.Sprintf("standby state %s, %s source transactions applied (%s changes), %d session(s), fault %q",
-					st.State, thousands(int(r.AppliedTxns)), thousands(int(r.AppliedChanges)), r.Sessions, r.Fault))
+				notes = append(notes, fmt.Sprintf("standby state %s, %s source transactions applied (%s changes) in %s local transactions (largest group %d), %d session(s), fault %q",
+					st.State, thousands(int(r.AppliedTxns)), thousands(int(r.AppliedChanges)), thousands(int(r.AppliedGroups)), r.LargestGroup, r.Sessions, r.Fault))
 			} else {
 				notes = append(notes, fmt.Sprintf("standby state %s reports no replication", st.State))
 			}
@@ -134,6 +168,7 @@ const (
 func nativeSystem() system {
 	return system{
 		name: "native",
+		desc: "native logical replication",
 		slot: nativeSub,
 		setup: func(ctx context.Context, p *harness.Pair, scale int) error {
 			a, b := p.Nodes[0], p.Nodes[1]

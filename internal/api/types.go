@@ -71,6 +71,8 @@ type Replication struct {
 	LagBytes       int64   `json:"lag_bytes"`
 	LagSeconds     float64 `json:"lag_seconds"`
 	AppliedTxns    uint64  `json:"applied_transactions"`
+	AppliedGroups  uint64  `json:"applied_local_transactions"` // fewer than applied_transactions when grouped
+	LargestGroup   int     `json:"largest_group"`              // most source transactions in one local transaction
 	AppliedChanges uint64  `json:"applied_changes"`
 	AppliedBytes   uint64  `json:"applied_bytes"`
 	Sessions       uint64  `json:"sessions"`

@@ -49,6 +49,10 @@ type ReplicationConfig struct {
 	// SyncDegradeAfter: how long the active waits for a vanished standby
 	// before it stops waiting (a loud fault); 0 is strict: it never stops.
 	SyncDegradeAfter time.Duration
+	// GroupMax: at most this many consecutive whole source transactions
+	// are applied in one local transaction while a backlog waits (SPEC
+	// §7); 1 applies each alone.
+	GroupMax int
 }
 
 // VIPConfig is the virtual IP that follows the active node (section vip).

@@ -38,6 +38,7 @@ var keys = []key{
 	{name: "replication.tables", field: func(c *Config) any { return &c.Replication.Tables }},
 	{name: "replication.synchronous", field: func(c *Config) any { return &c.Replication.Synchronous }},
 	{name: "replication.sync_degrade_after", def: "10s", keepZero: true, field: func(c *Config) any { return &c.Replication.SyncDegradeAfter }},
+	{name: "replication.group_max", def: "64", field: func(c *Config) any { return &c.Replication.GroupMax }},
 
 	{name: "vip.address", field: func(c *Config) any { return &c.VIP.Address }},
 	{name: "vip.interface", field: func(c *Config) any { return &c.VIP.Interface }},

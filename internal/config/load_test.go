@@ -24,6 +24,7 @@ func TestDefaults(t *testing.T) {
 		{"replication.publication", c.Replication.Publication, "pgswitch"},
 		{"replication.tables", len(c.Replication.Tables), 0},
 		{"replication.synchronous", c.Replication.Synchronous, false},
+		{"replication.group_max", c.Replication.GroupMax, 64},
 		{"vip.address", c.VIP.Address, ""},
 		{"vip.garp_count", c.VIP.GARPCount, 3},
 		{"vip.garp_interval", c.VIP.GARPInterval, 200 * time.Millisecond},

@@ -245,6 +245,9 @@ func (c *Config) checkSupervision(ps *problems) {
 	if r := c.Replication.SyncDegradeAfter; r < 0 || r > time.Hour {
 		ps.add("replication.sync_degrade_after", "must be 0 (strict) to 1h, not %s", r)
 	}
+	if g := c.Replication.GroupMax; g < 1 || g > 10000 {
+		ps.add("replication.group_max", "must be 1 (each source transaction alone) to 10000, not %d", g)
+	}
 }
 
 func (c *Config) checkSecurity(ps *problems) {

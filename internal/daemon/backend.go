@@ -88,7 +88,7 @@ func (d *Daemon) Status(ctx context.Context) api.Status {
 			Streaming: a.Streaming, Slot: d.conf().SlotName(),
 			ReceivedLSN: a.ReceivedLSN.String(), ReplayedLSN: a.AppliedLSN.String(), FlushedLSN: a.FlushedLSN.String(),
 			PrimaryLSN: a.PrimaryLSN.String(), LagBytes: a.LagBytes, LagSeconds: a.LagSeconds,
-			AppliedTxns: a.AppliedTxns, AppliedChanges: a.AppliedChanges, AppliedBytes: a.AppliedBytes, Sessions: a.Sessions,
+			AppliedTxns: a.AppliedTxns, AppliedGroups: a.AppliedGroups, LargestGroup: a.LargestGroup, AppliedChanges: a.AppliedChanges, AppliedBytes: a.AppliedBytes, Sessions: a.Sessions,
 		}
 		if a.Fault != nil {
 			r.Fault = a.Fault.Error()

@@ -293,6 +293,7 @@ func (d *Daemon) startApplier(ctx context.Context) {
 		Origin:       d.conf().OriginName(),
 		AppName:      d.conf().ApplicationName(),
 		Synchronous:  d.conf().Replication.Synchronous,
+		MaxGroupTxns: d.conf().Replication.GroupMax,
 		VerifySystem: d.verifySystem,
 		SkipUntil:    d.rejoinSkips(),
 	}, d.log)

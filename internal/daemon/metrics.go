@@ -14,9 +14,9 @@ import (
 type collector struct {
 	d *Daemon
 
-	state, epoch, dbUp, lagBytes, lagSeconds, fault, vipHeld *prometheus.Desc
-	txns, changes, bytes, sessions, notFound, streaming      *prometheus.Desc
-	lost                                                     *prometheus.Desc
+	state, epoch, dbUp, lagBytes, lagSeconds, fault, vipHeld    *prometheus.Desc
+	txns, groups, changes, bytes, sessions, notFound, streaming *prometheus.Desc
+	lost                                                        *prometheus.Desc
 }
 
 var allStates = handshake.States
@@ -36,7 +36,8 @@ func newCollector(d *Daemon) *collector {
 		lagBytes:   desc("replay_lag_bytes", "WAL bytes the active node has written that the standby has not applied."),
 		lagSeconds: desc("replay_lag_seconds", "Age of the last applied source commit while the standby is behind."),
 		fault:      desc("fault", "1 while a fault with this reason is present.", "reason"),
-		txns:       desc("applied_transactions_total", "Source transactions applied, each as one local transaction."),
+		txns:       desc("applied_transactions_total", "Source transactions applied, each whole."),
+		groups:     desc("applied_local_transactions_total", "Local transactions that applied them: one per source transaction, or one per group of consecutive ones while a backlog waits."),
 		changes:    desc("applied_changes_total", "Row changes (and truncates) applied."),
 		bytes:      desc("applied_bytes_total", "Bytes of replication messages applied."),
 		sessions:   desc("applier_sessions_total", "Replication sessions started (1 + reconnects)."),
@@ -47,7 +48,7 @@ func newCollector(d *Daemon) *collector {
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.vipHeld, c.state, c.epoch, c.dbUp, c.streaming, c.lagBytes, c.lagSeconds, c.fault,
-		c.txns, c.changes, c.bytes, c.sessions, c.notFound, c.lost} {
+		c.txns, c.groups, c.changes, c.bytes, c.sessions, c.notFound, c.lost} {
 		ch <- d
 	}
 }
@@ -80,6 +81,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(c.lagBytes, float64(r.LagBytes))
 		gauge(c.lagSeconds, r.LagSeconds)
 		counter(c.txns, float64(r.AppliedTxns))
+		counter(c.groups, float64(r.AppliedGroups))
 		counter(c.changes, float64(r.AppliedChanges))
 		counter(c.bytes, float64(r.AppliedBytes))
 		counter(c.sessions, float64(r.Sessions))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -52,11 +53,31 @@ type Config struct {
 	// 4/3 of it). An idle primary answers the ping and is never taken for
 	// a lost one. A status write is bounded by it too (default 15 s).
 	ReceiveTimeout time.Duration
+
+	// A group is several consecutive whole source transactions applied in
+	// one local transaction, formed only from what is already waiting: a
+	// transaction that arrives alone is committed alone. These bound one
+	// group: at most MaxGroupTxns source transactions (default 64; 1
+	// applies each alone), no more once their changes reach MaxGroupBytes
+	// (default 4 MiB) or the first was queued MaxGroupDelay ago (default
+	// 10 ms).
+	MaxGroupTxns  int
+	MaxGroupBytes int
+	MaxGroupDelay time.Duration
 }
 
 func (c *Config) defaults() {
 	if c.MaxBatchBytes <= 0 {
 		c.MaxBatchBytes = 128 << 10
+	}
+	if c.MaxGroupTxns <= 0 {
+		c.MaxGroupTxns = 64
+	}
+	if c.MaxGroupBytes <= 0 {
+		c.MaxGroupBytes = 4 << 20
+	}
+	if c.MaxGroupDelay <= 0 {
+		c.MaxGroupDelay = 10 * time.Millisecond
 	}
 	if c.FeedbackInterval <= 0 {
 		c.FeedbackInterval = 10 * time.Second
@@ -86,6 +107,11 @@ func (c *Config) defaults() {
 type Applier struct {
 	cfg Config
 	log zerolog.Logger
+
+	// soloUntil: source transactions that start before it are applied one
+	// per local transaction (set after a fault of the data, so that the
+	// retry names the one transaction that fails).
+	soloUntil atomic.Uint64
 
 	mu      sync.Mutex
 	status  Status

@@ -1,13 +1,20 @@
 // Package replication keeps the standby in sync with the active node: it owns
 // the logical replication slot on the active, the initial copy from an
 // exported snapshot, the stream of pgoutput messages, and the applier that
-// turns each source transaction into exactly one local transaction.
+// applies each source transaction whole, in commit order: one local
+// transaction holds one source transaction or, while a backlog waits in the
+// daemon, a group of consecutive whole ones (bounded by count, bytes and
+// age; a transaction that arrives alone is committed alone).
 //
 // Exactly-once rests on PostgreSQL's replication origins, as in its own apply
 // worker: the applier's session is bound to an origin, and every local
-// transaction records the source commit's end LSN in that origin before it
-// commits (pgswitch.apply_commit). After a crash at any instant the origin and
-// the data agree, and streaming resumes from the origin's position.
+// transaction records the end LSN of its (last) source commit in that origin
+// before it commits (pgswitch.apply_commit). After a crash at any instant the
+// origin and the data agree, and streaming resumes from the origin's
+// position. A fault of the data names the source transaction it belongs to;
+// after one, the next session applies one transaction at a time up to where
+// the failed one had received, so the transactions before the failing one
+// commit.
 //
 // The primary learns what it may discard only from flush feedback: a source
 // position is reported flushed once the local commit that applied it is at or

@@ -34,7 +34,14 @@ type loop struct {
 	txn      *txnInfo // open source transaction, if any
 	skipping bool     // the open transaction was applied before
 
-	queuedEnd    LSN // end of the last source transaction queued for commit
+	// group holds the whole source transactions queued into the open local
+	// transaction, whose commit (apply_commit and Sync) is not queued yet.
+	group      []*txnInfo
+	groupBytes int
+	groupSince time.Time
+
+	queuedEnd    LSN // end of the last source transaction queued (in a group or committed)
+	closedEnd    LSN // end of the last one whose local commit is queued: where the origin will be
 	committedEnd LSN // end of the last one confirmed committed
 	flushed      LSN // reported as durably applied
 	received     LSN
@@ -107,7 +114,7 @@ func (a *Applier) runSession(ctx context.Context) error {
 	}
 
 	l := &loop{a: a, sess: sess, strm: strm, rels: make(map[uint32]*relation),
-		queuedEnd: start, committedEnd: start, flushed: start, received: start}
+		queuedEnd: start, closedEnd: start, committedEnd: start, flushed: start, received: start}
 	a.update(func(s *Status) {
 		s.Streaming = true
 		s.Sessions++
@@ -130,6 +137,13 @@ func (a *Applier) runSession(ctx context.Context) error {
 	err = g.Wait()
 	if ctx.Err() != nil || errors.Is(err, errStopped) {
 		return nil
+	}
+	if f, ok := AsFault(err); ok && !f.connection() {
+		// A fault of the data, possibly inside a group: the next session
+		// applies everything received so far one source transaction per
+		// local transaction, so that the fault names the one that fails
+		// and the ones before it commit.
+		a.soloUntil.Store(uint64(l.received))
 	}
 	return err
 }
@@ -291,6 +305,11 @@ func (l *loop) run(stop, ctx context.Context) error {
 			select {
 			case b, ok = <-batches:
 			default:
+				// Nothing more is waiting: the open group commits now,
+				// so a transaction that arrives alone travels alone.
+				if l.txn == nil && len(l.group) > 0 {
+					l.closeGroup()
+				}
 				if len(l.sess.pending) > 0 && l.txn == nil {
 					if err := l.roundTrip(); err != nil {
 						return err
@@ -402,6 +421,11 @@ func (l *loop) readStream(ctx context.Context, batches chan<- batch, budget *sem
 func (l *loop) finish() error {
 	// Bound the last round trip: the database may be gone.
 	_ = l.sess.conn.Conn().SetDeadline(time.Now().Add(5 * time.Second))
+	if l.txn == nil && len(l.group) > 0 {
+		l.closeGroup()
+	}
+	// With a source transaction open the group cannot commit: it is left
+	// uncommitted (the origin with it) and streamed again next time.
 	if l.txn == nil && !l.a.cfg.Synchronous {
 		// Flush the local WAL up to the last applied commit, so that the
 		// final feedback can report everything applied as durable.
@@ -423,7 +447,7 @@ func (l *loop) finish() error {
 // idle runs on the ticker when nothing waits: learn the local flush
 // position while commits await it, and keep the walsender informed.
 func (l *loop) idle() error {
-	if (len(l.pairs) > 0 || l.needPos) && l.txn == nil && !l.a.cfg.Synchronous {
+	if (len(l.pairs) > 0 || l.needPos) && l.txn == nil && len(l.group) == 0 && !l.a.cfg.Synchronous {
 		l.sess.positions()
 		l.needPos, l.lastPos = false, time.Now()
 		if err := l.roundTrip(); err != nil {
@@ -491,7 +515,7 @@ func (l *loop) handle(ev event) error {
 		if l.txn != nil {
 			return &Fault{Reason: FaultStream, Detail: fmt.Sprintf("BEGIN at %s inside an open transaction", m.FinalLSN)}
 		}
-		l.txn = &txnInfo{finalLSN: m.FinalLSN, commitTime: m.CommitTime}
+		l.txn = &txnInfo{xid: m.Xid, finalLSN: m.FinalLSN, commitTime: m.CommitTime}
 		// Commits arrive in order: a commit record that starts before
 		// the end of one already queued was applied before.
 		l.skipping = m.FinalLSN < l.queuedEnd
@@ -548,7 +572,7 @@ func (l *loop) change(relID uint32, kind stmtKind, oldT, newT *pglogrepl.TupleDa
 		return &Fault{Reason: FaultNoIdentity, Detail: err.Error()}
 	}
 	name := l.sess.statement(r, key)
-	e := expectation{kind: expDML, rel: r}
+	e := expectation{kind: expDML, rel: r, txn: l.txn}
 	if kind != kindInsert {
 		e.kind = expRowChange
 	}
@@ -575,7 +599,7 @@ func (l *loop) truncate(m *pglogrepl.TruncateMessage) error {
 	if len(rels) == 0 {
 		return nil
 	}
-	l.sess.execSQL(truncateSQL(rels, m.Option), expectation{kind: expOther, rel: rels[0]})
+	l.sess.execSQL(truncateSQL(rels, m.Option), expectation{kind: expOther, rel: rels[0], txn: l.txn})
 	l.txn.changes++
 	return nil
 }
@@ -591,10 +615,35 @@ func (l *loop) commit(m *pglogrepl.CommitMessage) error {
 		return nil
 	}
 	t.endLSN, t.commitTime = m.TransactionEndLSN, m.CommitTime
-	l.sess.commit(t, l.queuedEnd)
+	if len(l.group) == 0 {
+		l.groupSince = time.Now()
+	}
+	l.group = append(l.group, t)
+	l.groupBytes += t.bytes
 	l.queuedEnd = t.endLSN
 	l.needPos = true
+	if !l.mayGrow(t) {
+		l.closeGroup()
+	}
 	return nil
+}
+
+// mayGrow says whether the open group may take the next source
+// transaction after t, should one be waiting already: within the bounds of
+// count, bytes and age, and not while retrying one by one after a fault.
+func (l *loop) mayGrow(t *txnInfo) bool {
+	c := l.a.cfg
+	return len(l.group) < c.MaxGroupTxns && l.groupBytes < c.MaxGroupBytes &&
+		time.Since(l.groupSince) < c.MaxGroupDelay && t.finalLSN >= LSN(l.a.soloUntil.Load())
+}
+
+// closeGroup queues the commit of the open group: the origin moves from
+// where the previous local commit left it to the end of the group's last
+// source transaction, in the same local transaction as their data.
+func (l *loop) closeGroup() {
+	l.sess.commit(l.group, l.closedEnd)
+	l.closedEnd = l.queuedEnd
+	l.group, l.groupBytes = nil, 0
 }
 
 // roundTrip sends what is queued, reads every result and reports progress.
@@ -607,7 +656,7 @@ func (l *loop) cycle(overlap bool) error {
 	// The local flush position is asked for at most every FlushPoll: the
 	// WAL writer flushes asynchronous commits only every wal_writer_delay
 	// anyway, and the query is a statement of its own for the server.
-	if l.txn == nil && l.needPos && !l.a.cfg.Synchronous && time.Since(l.lastPos) >= l.a.cfg.FlushPoll {
+	if l.txn == nil && len(l.group) == 0 && l.needPos && !l.a.cfg.Synchronous && time.Since(l.lastPos) >= l.a.cfg.FlushPoll {
 		l.sess.positions()
 		l.needPos, l.lastPos = false, time.Now()
 	}
@@ -660,7 +709,7 @@ func (l *loop) account(res results) {
 		l.pairs = l.pairs[n:]
 	}
 	if len(res.notFound) > 0 {
-		l.a.log.Error().Strs("tables", res.notFound).Msg("UPDATE or DELETE found no row on the standby: the nodes' data differ")
+		l.a.log.Error().Strs("changes", res.notFound).Msg("UPDATE or DELETE found no row on the standby: the nodes' data differ")
 	}
 	if len(res.committed) == 0 && len(res.notFound) == 0 {
 		return
@@ -668,11 +717,13 @@ func (l *loop) account(res results) {
 	last := res.committed
 	l.a.update(func(s *Status) {
 		s.AppliedTxns += uint64(len(last))
+		s.AppliedGroups += uint64(res.groups)
+		s.LargestGroup = max(s.LargestGroup, res.largest)
 		s.AppliedChanges += uint64(changes)
 		s.AppliedBytes += uint64(bytes)
 		s.NotFound += uint64(len(res.notFound))
 		if len(res.notFound) > 0 {
-			s.Fault = &Fault{Reason: FaultDivergence, Detail: fmt.Sprintf("UPDATE/DELETE found no row in %s on the standby", res.notFound[0])}
+			s.Fault = &Fault{Reason: FaultDivergence, Detail: fmt.Sprintf("UPDATE/DELETE found no row on the standby: %s", res.notFound[0])}
 		} else if s.Fault != nil && s.Fault.Reason != FaultDivergence {
 			s.Fault = nil
 		}
@@ -690,7 +741,7 @@ func (l *loop) account(res results) {
 
 // caughtUp: nothing received is waiting to be applied or flushed.
 func (l *loop) caughtUp() bool {
-	return l.txn == nil && len(l.sess.pending) == 0 && len(l.pairs) == 0 &&
+	return l.txn == nil && len(l.group) == 0 && len(l.sess.pending) == 0 && len(l.pairs) == 0 &&
 		l.flushed >= l.queuedEnd
 }
 
@@ -736,7 +787,7 @@ func (l *loop) publish() {
 	}
 	// Behind means received changes wait to be applied (not merely to be
 	// flushed locally).
-	behind := l.txn != nil || len(l.sess.pending) > 0
+	behind := l.txn != nil || len(l.group) > 0 || len(l.sess.pending) > 0
 	l.a.update(func(s *Status) {
 		s.ReceivedLSN, s.AppliedLSN, s.FlushedLSN, s.PrimaryLSN = l.received, applied, l.flushed, primary
 		s.LagBytes = lagBytes

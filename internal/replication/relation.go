@@ -193,7 +193,7 @@ func whereSQL(r *relation, k stmtKey, next func() string) string {
 			// record, which has no input. The polymorphic equality
 			// resolves the parameter to the local column's own type, by
 			// name on the standby, and is inlined (the key's index serves).
-			conds = append(conds, fmt.Sprintf("pg_temp.pgswitch_eq(%s, %s)", r.columns[i], next()))
+			conds = append(conds, fmt.Sprintf("pgswitch.key_eq(%s, %s)", r.columns[i], next()))
 		} else {
 			conds = append(conds, r.columns[i]+" = "+next())
 		}

@@ -17,9 +17,10 @@ import (
 // expectation says what the result of one pipelined request means.
 type expectation struct {
 	kind  expKind
-	rel   *relation // for DML: which table (divergence reports)
-	txn   *txnInfo  // for expSync of a source transaction
-	label string    // for expPrepare: the statement
+	rel   *relation  // for DML: which table (divergence reports)
+	txn   *txnInfo   // for DML: the source transaction it belongs to
+	group []*txnInfo // for expSync: the source transactions the local commit applies
+	label string     // for expPrepare: the statement
 }
 
 type expKind byte
@@ -35,6 +36,7 @@ const (
 
 // txnInfo describes one source transaction on its way to a local commit.
 type txnInfo struct {
+	xid        uint32
 	finalLSN   pglogrepl.LSN // commit record position (Begin)
 	endLSN     pglogrepl.LSN // end of the commit record (Commit)
 	commitTime time.Time
@@ -43,14 +45,23 @@ type txnInfo struct {
 	marker     string // content of a pgswitch logical message, if any
 }
 
+// String names the source transaction as PostgreSQL's apply worker does in
+// its error context: its xid and the LSN its commit record starts at (the
+// one ALTER SUBSCRIPTION ... SKIP takes).
+func (t *txnInfo) String() string {
+	return fmt.Sprintf("source transaction %d finished at %s", t.xid, t.finalLSN)
+}
+
 // applySession is one connection to the local database, bound to the
 // replication origin, with an open pipeline that statements stream into.
 //
-// Every source transaction becomes one implicit transaction of the extended
-// protocol: its statements, then pgswitch.apply_commit, then Sync. The server
-// commits at Sync. Should a transaction fail, the server still runs the ones
-// queued after it, but each of those fails in apply_commit because the origin
-// is not where it expects: nothing commits out of order.
+// Every group of source transactions (one, or several consecutive whole ones
+// while a backlog waits) becomes one implicit transaction of the extended
+// protocol: their statements, then pgswitch.apply_commit with the last one's
+// end, then Sync. The server commits at Sync. Should a group fail, the server
+// still runs the ones queued after it, but each of those fails in
+// apply_commit because the origin is not where it expects: nothing commits
+// out of order.
 type applySession struct {
 	conn     *pgconn.PgConn
 	pipe     *pgconn.Pipeline
@@ -65,6 +76,7 @@ type applySession struct {
 const (
 	stmtApplyCommit = "pgswitch_apply_commit"
 	stmtPositions   = "pgswitch_wal_positions"
+	stmtImmediate   = "pgswitch_constraints_immediate"
 )
 
 // openSession connects, binds the origin and returns the session together
@@ -117,6 +129,19 @@ func (s *applySession) setup(ctx context.Context, origin string, verify func(whi
 	if exists != "t" {
 		return 0, &Fault{Reason: FaultMissingOrigin, Detail: fmt.Sprintf("replication origin %s does not exist on the standby (run pgswitch init --role standby)", origin)}
 	}
+	// The key equality of user-defined types (see whereSQL), created here
+	// on a node initialised before it was part of the schema; before the
+	// origin is bound, so that this commit has nothing to do with it.
+	if has, err := s.queryText(ctx, sql.Query("key_eq_exists")); err != nil {
+		return 0, fmt.Errorf("looking up pgswitch.key_eq: %w", err)
+	} else if has != "t" {
+		if _, err := s.queryText(ctx, sql.Query("key_eq_create")); err != nil {
+			if pgutil.SQLState(err) == "3F000" {
+				return 0, &Fault{Reason: FaultMissingSchema, Detail: "pgswitch schema is missing on the standby (run pgswitch init)", Err: err}
+			}
+			return 0, fmt.Errorf("creating pgswitch.key_eq: %w", err)
+		}
+	}
 	if _, err := s.queryText(ctx, sql.Query("origin_session_setup"), origin); err != nil {
 		return 0, fmt.Errorf("binding replication origin %s to the apply session: %w", origin, err)
 	}
@@ -132,12 +157,8 @@ func (s *applySession) setup(ctx context.Context, origin string, verify func(whi
 			return 0, fmt.Errorf("parsing origin progress %q: %w", pos, err)
 		}
 	}
-	// The key equality of user-defined types (see whereSQL): a session-local
-	// SQL function, so no schema change is needed, created once per session.
-	if _, err := s.queryText(ctx, "CREATE FUNCTION pg_temp.pgswitch_eq(anyelement, anyelement) RETURNS boolean LANGUAGE sql IMMUTABLE AS 'SELECT $1 = $2'"); err != nil {
-		return 0, fmt.Errorf("creating the session's key equality: %w", err)
-	}
-	for name, q := range map[string]string{stmtApplyCommit: sql.Query("apply_commit"), stmtPositions: sql.Query("wal_positions")} {
+	for name, q := range map[string]string{stmtApplyCommit: sql.Query("apply_commit"), stmtPositions: sql.Query("wal_positions"),
+		stmtImmediate: "SET CONSTRAINTS ALL IMMEDIATE"} {
 		if _, err := s.conn.Prepare(ctx, name, q, nil); err != nil {
 			if pgutil.SQLState(err) == pgutil.UndefinedFunction || pgutil.SQLState(err) == "3F000" {
 				return 0, &Fault{Reason: FaultMissingSchema, Detail: "pgswitch schema is missing on the standby (run pgswitch init)", Err: err}
@@ -216,15 +237,25 @@ func (s *applySession) execSQL(text string, e expectation) {
 	s.queued += len(text)
 }
 
-// commit closes the source transaction t: apply_commit, then Sync.
-func (s *applySession) commit(t *txnInfo, expected pglogrepl.LSN) {
+// commit closes the local transaction that applies group (consecutive
+// whole source transactions, at least one): apply_commit records the last
+// one's end in the origin, provided the origin is at expected (where the
+// previous local commit left it); then Sync.
+func (s *applySession) commit(group []*txnInfo, expected pglogrepl.LSN) {
 	var exp []byte
 	if expected != 0 {
 		exp = []byte(expected.String())
 	}
-	s.exec(stmtApplyCommit, [][]byte{exp, []byte(t.endLSN.String()), []byte(t.commitTime.UTC().Format("2006-01-02 15:04:05.999999Z07:00"))}, expectation{kind: expOther})
+	t := group[len(group)-1]
+	// Deferred constraints and triggers are checked now, before
+	// apply_commit sets up the origin: once set up, the origin position
+	// outlives a failed commit in the backend (PostgreSQL resets it only in
+	// its own apply worker), and a later commit of the session would record
+	// it for transactions that never committed.
+	s.exec(stmtImmediate, nil, expectation{kind: expOther, group: group})
+	s.exec(stmtApplyCommit, [][]byte{exp, []byte(t.endLSN.String()), []byte(t.commitTime.UTC().Format("2006-01-02 15:04:05.999999Z07:00"))}, expectation{kind: expOther, group: group})
 	s.pipe.SendPipelineSync()
-	s.pending = append(s.pending, expectation{kind: expSync, txn: t})
+	s.pending = append(s.pending, expectation{kind: expSync, group: group})
 	s.unsynced = false
 }
 
@@ -240,13 +271,15 @@ func (s *applySession) positions() {
 // results are what one round trip learned.
 type results struct {
 	committed []*txnInfo // source transactions committed locally, in order
+	groups    int        // local commits that committed them
+	largest   int        // most source transactions in one of those commits
 	localLSN  pglogrepl.LSN
 	flushLSN  pglogrepl.LSN
 	havePos   bool
 	// posAfter: how many of committed were committed before the positions
 	// query (its insert position covers exactly those).
 	posAfter int
-	notFound []string // tables where an UPDATE/DELETE matched no row
+	notFound []string // UPDATE/DELETE that matched no row: the table and the source transaction
 }
 
 // roundTrip sends everything queued and reads every result. The pipeline
@@ -317,15 +350,17 @@ func (s *applySession) read(n int) (results, error) {
 					return out, s.describeError(e, err)
 				}
 				if e.kind == expRowChange && tag.RowsAffected() == 0 {
-					out.notFound = append(out.notFound, e.rel.String())
+					out.notFound = append(out.notFound, fmt.Sprintf("%s in %s", e.rel, e.txn))
 				}
 			}
 		case *pgconn.PipelineSync:
 			if e.kind != expSync {
 				return out, fmt.Errorf("pipeline out of step: got a sync where %v was expected", e.kind)
 			}
-			if e.txn != nil {
-				out.committed = append(out.committed, e.txn)
+			if len(e.group) > 0 {
+				out.committed = append(out.committed, e.group...)
+				out.groups++
+				out.largest = max(out.largest, len(e.group))
 			}
 		case *pgconn.StatementDescription, *pgconn.CloseComplete:
 		case nil:
@@ -343,6 +378,18 @@ func (s *applySession) describeError(e expectation, err error) error {
 	}
 	if e.kind == expPrepare {
 		what = "preparing " + e.label
+	}
+	switch {
+	case e.txn != nil:
+		what += " in " + e.txn.String()
+	case len(e.group) == 1:
+		what = "committing " + e.group[0].String()
+	case len(e.group) > 1:
+		// A failure at the commit itself (a deferred constraint, the
+		// origin check) belongs to the group as a whole; the next session
+		// applies these transactions one by one and names the one.
+		what = fmt.Sprintf("committing the %d source transactions from %s to %s in one local transaction",
+			len(e.group), e.group[0], e.group[len(e.group)-1])
 	}
 	return classify(fmt.Errorf("%s: %w", what, err), e.rel)
 }

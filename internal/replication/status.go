@@ -29,6 +29,8 @@ type Status struct {
 	LastCommit time.Time
 
 	AppliedTxns    uint64
+	AppliedGroups  uint64 // local transactions that applied them (fewer when grouped)
+	LargestGroup   int    // most source transactions applied in one local transaction
 	AppliedChanges uint64
 	AppliedBytes   uint64
 	Sessions       uint64 // sessions started (1 + reconnects)
