@@ -50,10 +50,11 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, o)
+	interrupted := ctx.Err() != nil // before stop, which cancels ctx
 	stop()
 	pgtest.Cleanup()
 	if err != nil {
-		if ctx.Err() != nil {
+		if interrupted {
 			err = fmt.Errorf("interrupted (everything removed): %w", err)
 		}
 		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
