@@ -67,11 +67,12 @@ func waitWriting(ctx context.Context, since time.Time, ws ...*harness.Writers) e
 	})
 }
 
-// firstAckAfter is the first acknowledgement that came after t.
+// firstAckAfter is the first acknowledgement of a write requested after t
+// (one requested before may be the old primary's reply still in flight).
 func firstAckAfter(acks []harness.Ack, t time.Time) (time.Time, bool) {
 	var first time.Time
 	for _, a := range acks {
-		if a.End.After(t) && (first.IsZero() || a.End.Before(first)) {
+		if a.Start.After(t) && (first.IsZero() || a.End.Before(first)) {
 			first = a.End
 		}
 	}

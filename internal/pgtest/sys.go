@@ -178,9 +178,9 @@ func MkdirPG(dir string) error {
 
 // KillTrees sends SIGKILL to each of pids and to every process descended
 // from them, all listed first and then killed in one sweep (the loss of a
-// host), and waits up to timeout until they are gone. A pid already gone is
-// not an error.
-func KillTrees(timeout time.Duration, pids ...int) error {
+// host), and waits up to timeout until they are gone. It returns when the
+// first signal was sent. A pid already gone is not an error.
+func KillTrees(timeout time.Duration, pids ...int) (time.Time, error) {
 	var all []int
 	var walk func(pid int)
 	walk = func(pid int) {
@@ -192,13 +192,14 @@ func KillTrees(timeout time.Duration, pids ...int) error {
 	for _, pid := range pids {
 		walk(pid)
 	}
+	at := time.Now()
 	for _, pid := range all {
 		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil && err != syscall.ESRCH {
-			return fmt.Errorf("killing process %d: %w", pid, err)
+			return at, fmt.Errorf("killing process %d: %w", pid, err)
 		}
 	}
 	if !waitGone(all, timeout) {
-		return fmt.Errorf("processes %v still alive %v after SIGKILL", all, timeout)
+		return at, fmt.Errorf("processes %v still alive %v after SIGKILL", all, timeout)
 	}
-	return nil
+	return at, nil
 }

@@ -1,0 +1,366 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/pgswitch/pgswitch/integration/harness"
+)
+
+// The comparison with the field (make bench's "peers" part, issue 12): the
+// same writer, one client inserting a row every 5 ms, against pgswitch's
+// pair and Patroni's on this machine in the same run, across planned
+// switchovers and the loss of the primary's host, several runs of each.
+
+const (
+	peerRate = 200 // writes a second in all: one every 5 ms
+	// peerWait bounds how long writes may take to resume after a
+	// switchover or a host loss, and a pair to become ready again.
+	peerWait = 2 * time.Minute
+)
+
+// A peer is one failover manager's running pair as the comparison drives
+// it; what differs between the systems is only these functions.
+type peer struct {
+	name    string   // the column: "Patroni defaults"
+	setup   string   // how the pair runs, for the notes
+	targets []target // the ways its clients reach the primary
+	// ready waits until the pair has a primary and a standby that streams
+	// and has caught up.
+	ready func(ctx context.Context) error
+	// switchover runs the planned switchover's command and returns how
+	// long the command took and what it did.
+	switchover func(ctx context.Context) (time.Duration, string, error)
+	// crash loses the primary's host — every process of the node killed
+	// with SIGKILL, its link cut where it runs in a namespace — and
+	// returns the moment of the loss. nil: the system has no unplanned
+	// failover to measure.
+	crash func(ctx context.Context) (time.Time, error)
+	// rejoin brings the lost node back after a crash (it may still be
+	// catching up when rejoin returns; ready waits for it).
+	rejoin func(ctx context.Context) error
+	// ids are the writes table's ids on the current primary.
+	ids func(ctx context.Context) (map[int64]bool, error)
+	// tells is whether the system told the operator which acknowledged
+	// writes a failover lost.
+	tells string
+}
+
+// peerRun is one switchover or host loss under the writer.
+type peerRun struct {
+	target string
+	// pause: for a switchover the longest time between two acknowledged
+	// writes from just before the command on; for a host loss the loss
+	// to the first acknowledged write.
+	pause       time.Duration
+	took        time.Duration // the switchover command
+	acked, lost int
+	note        string
+}
+
+// peerResult is every run of one peer.
+type peerResult struct {
+	name, setup, tells string
+	switchovers        []peerRun
+	crashes            []peerRun
+	noCrash            bool // crash is nil
+}
+
+// measurePeer times runs switchovers through each of pr's targets, then
+// runs host losses through its first.
+func measurePeer(ctx context.Context, pr peer, runs int) (peerResult, error) {
+	res := peerResult{name: pr.name, setup: pr.setup, tells: pr.tells, noCrash: pr.crash == nil}
+	for _, t := range pr.targets {
+		for i := range runs {
+			progress("peers: %s: switchover %d of %d, writing through the %s", pr.name, i+1, runs, t.name)
+			r, err := peerOnce(ctx, pr, t, false)
+			if err != nil {
+				return res, fmt.Errorf("%s: switchover %d through the %s: %w", pr.name, i+1, t.name, err)
+			}
+			progress("peers: %s: write pause %v, command took %v", pr.name, r.pause.Round(time.Millisecond), r.took.Round(time.Millisecond))
+			res.switchovers = append(res.switchovers, r)
+		}
+	}
+	if pr.crash == nil {
+		return res, nil
+	}
+	t := pr.targets[0]
+	for i := range runs {
+		progress("peers: %s: host loss %d of %d, writing through the %s", pr.name, i+1, runs, t.name)
+		r, err := peerOnce(ctx, pr, t, true)
+		if err != nil {
+			return res, fmt.Errorf("%s: host loss %d: %w", pr.name, i+1, err)
+		}
+		progress("peers: %s: loss → first acknowledged write %v, %d acknowledged writes lost", pr.name, r.pause.Round(time.Millisecond), r.lost)
+		res.crashes = append(res.crashes, r)
+	}
+	return res, nil
+}
+
+// peerOnce runs the writer through t for a second, then the switchover
+// (or the host loss), until the writer has written for another second
+// after it, and measures the pause and the acknowledged writes the
+// primary lacks afterwards.
+func peerOnce(ctx context.Context, pr peer, t target, crash bool) (peerRun, error) {
+	r := peerRun{target: t.name}
+	rctx, cancel := context.WithTimeout(ctx, peerWait)
+	defer cancel()
+	if err := pr.ready(rctx); err != nil {
+		return r, fmt.Errorf("waiting for the pair to be ready: %w", err)
+	}
+	wctx, stop := context.WithCancel(ctx)
+	w := startWriters(wctx, t, 1, peerRate)
+	defer func() {
+		stop()
+		w.Wait()
+	}()
+	if err := waitWriting(rctx, time.Now().Add(time.Second), w); err != nil {
+		return r, fmt.Errorf("writing before: %w%s", err, lastFailure(w))
+	}
+
+	var from, to time.Time // the event
+	var err error
+	if crash {
+		from, err = pr.crash(ctx)
+		to = from
+	} else {
+		from = time.Now()
+		r.took, r.note, err = pr.switchover(ctx)
+		to = time.Now()
+	}
+	if err != nil {
+		return r, err
+	}
+	ectx, cancel := context.WithTimeout(ctx, peerWait)
+	defer cancel()
+	if err := waitWriting(ectx, to, w); err != nil {
+		return r, fmt.Errorf("writes did not resume: %w%s", err, lastFailure(w))
+	}
+	if err := waitWriting(ectx, time.Now().Add(time.Second), w); err != nil {
+		return r, fmt.Errorf("writing after: %w%s", err, lastFailure(w))
+	}
+	stop()
+	acks, _ := w.Wait()
+	if crash {
+		first, ok := firstAckAfter(acks, from)
+		if !ok {
+			return r, errors.New("no write acknowledged after the loss")
+		}
+		r.pause = first.Sub(from)
+	} else {
+		r.pause, _ = harness.LongestGap(acks, from.Add(-500*time.Millisecond), time.Time{})
+	}
+	have, err := pr.ids(ectx)
+	if err != nil {
+		return r, fmt.Errorf("reading the ids on the primary: %w", err)
+	}
+	r.acked, r.lost = len(acks), harness.Missing(acks, have)
+	if crash {
+		if err := pr.rejoin(ectx); err != nil {
+			return r, fmt.Errorf("bringing the lost node back: %w", err)
+		}
+	}
+	return r, nil
+}
+
+// lastFailure describes the writer's most recent failed attempt.
+func lastFailure(w *harness.Writers) string {
+	f := w.FailuresBetween(time.Time{}, time.Now())
+	if len(f) == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (the writer's last failure, at %s: %s)", f[len(f)-1].At.Format("15:04:05.000"), f[len(f)-1].Err)
+}
+
+// peersReport is the comparison's table.
+type peersReport struct {
+	runs    int
+	results []peerResult
+	took    time.Duration
+	skipped string
+}
+
+// runPeers builds each system's pair in turn, alone on the machine, and
+// measures it.
+func runPeers(ctx context.Context, work string, runs int) (peersReport, error) {
+	rep := peersReport{runs: runs}
+	if os.Geteuid() != 0 {
+		rep.skipped = "needs root (network namespaces for pgswitch's VIP; PostgreSQL and Patroni run as the postgres user)"
+		return rep, nil
+	}
+	start := time.Now()
+
+	res, err := measurePgswitchPeer(ctx, filepath.Join(work, "peers-pgswitch"), runs)
+	if err != nil {
+		return rep, err
+	}
+	rep.results = append(rep.results, res)
+
+	pat, err := newPatroni(ctx, filepath.Join(work, "peers-patroni"))
+	if err != nil {
+		return rep, fmt.Errorf("setting up Patroni: %w", err)
+	}
+	defer pat.Close()
+	for _, dcs := range []patroniDCS{patroniDefaults, patroniTuned} {
+		if err := pat.configure(ctx, dcs); err != nil {
+			return rep, fmt.Errorf("configuring %s: %w", dcs.name, err)
+		}
+		res, err := measurePeer(ctx, pat.peer(dcs), runs)
+		if err != nil {
+			return rep, fmt.Errorf("Patroni: %w", err)
+		}
+		rep.results = append(rep.results, res)
+	}
+	rep.took = time.Since(start)
+	return rep, nil
+}
+
+// measurePgswitchPeer measures pgswitch's pair in namespaces with its
+// defaults (no quorum: no unplanned failover yet).
+func measurePgswitchPeer(ctx context.Context, dir string, runs int) (peerResult, error) {
+	v, err := newVIPPair(ctx, dir)
+	if err != nil {
+		return peerResult{}, fmt.Errorf("pgswitch: %w", err)
+	}
+	defer v.Close()
+	for _, n := range v.p.Nodes {
+		if err := v.p.StartDaemon(ctx, n); err != nil {
+			return peerResult{}, fmt.Errorf("pgswitch: %w", err)
+		}
+	}
+	return measurePeer(ctx, pgswitchPeer(v), runs)
+}
+
+// pgswitchPeer is pgswitch's pair as a peer. crash stays nil until the
+// unplanned failover (SPEC §9) lands: then it kills every process of the
+// active's host and cuts its link (v.top.Cut).
+func pgswitchPeer(v *vipPair) peer {
+	return peer{
+		name: "pgswitch defaults",
+		setup: "pgswitch: two hosts in network namespaces on a bridge with the VIP, the writer in a third; " +
+			"switchover: pgswitch promote on the active",
+		targets: []target{v.viaVIP(), v.viaHosts()},
+		ready: func(ctx context.Context) error {
+			active, standby := v.active(ctx)
+			if err := v.p.WaitStreaming(ctx, standby, true); err != nil {
+				return err
+			}
+			return v.p.WaitCaughtUp(ctx, active, standby)
+		},
+		switchover: func(ctx context.Context) (time.Duration, string, error) {
+			steps, took, err := v.promote(ctx)
+			return took, steps, err
+		},
+		ids: func(ctx context.Context) (map[int64]bool, error) {
+			active, _ := v.active(ctx)
+			return harness.IDs(ctx, active, "SELECT id FROM writes")
+		},
+		tells: "— (no unplanned failover yet)",
+	}
+}
+
+func (r peersReport) print(w io.Writer) {
+	fmt.Fprintln(w)
+	if r.skipped != "" {
+		fmt.Fprintf(w, "comparison with the peers skipped: %s\n", r.skipped)
+		return
+	}
+	fmt.Fprintf(w, "side by side (%d runs each, median / max; one writer inserting a row every 5 ms):\n\n", r.runs)
+	tw := tabwriter.NewWriter(w, 0, 0, 3, ' ', 0)
+	head := []string{"figure"}
+	for _, res := range r.results {
+		head = append(head, res.name)
+	}
+	fmt.Fprintln(tw, strings.Join(head, "\t"))
+	row := func(figure string, cell func(peerResult) string) {
+		cells := []string{figure}
+		for _, res := range r.results {
+			cells = append(cells, cell(res))
+		}
+		fmt.Fprintln(tw, strings.Join(cells, "\t"))
+	}
+	for _, via := range []string{"multi-host DSN", "VIP"} {
+		row("switchover: write pause, "+via, func(res peerResult) string {
+			return spread(res.switchovers, via, func(r peerRun) time.Duration { return r.pause })
+		})
+	}
+	row("switchover: the command took", func(res peerResult) string {
+		return spread(res.switchovers, "", func(r peerRun) time.Duration { return r.took })
+	})
+	row("host lost: loss → first acknowledged write", func(res peerResult) string {
+		if res.noCrash {
+			return "not implemented¹"
+		}
+		return spread(res.crashes, "", func(r peerRun) time.Duration { return r.pause })
+	})
+	row("acknowledged writes lost, switchovers", func(res peerResult) string { return lostCell(res.switchovers) })
+	row("acknowledged writes lost, host losses", func(res peerResult) string {
+		if res.noCrash {
+			return "—"
+		}
+		return lostCell(res.crashes)
+	})
+	row("told the operator which", func(res peerResult) string { return res.tells })
+	tw.Flush()
+	fmt.Fprintln(w, "\n¹ pgswitch's unplanned failover (SPEC §9) has not landed; its column fills in once pgswitchPeer has a crash function.")
+	fmt.Fprintln(w, "write pause: the longest gap between two acknowledged writes from 0.5 s before the command until a second after writes resumed;")
+	fmt.Fprintln(w, "  host lost: SIGKILL of every process of the primary's node at once, then the time until the first write is acknowledged (by the new primary).")
+	fmt.Fprintln(w, "the writer: one client, reconnecting 10 ms after any error, 300 ms connect timeout per host; lost = acknowledged ids missing on the primary afterwards.")
+	for _, res := range r.results {
+		fmt.Fprintf(w, "%s: %s\n", res.name, res.setup)
+		for i, run := range append(slices.Clone(res.switchovers), res.crashes...) {
+			kind, fig := "switchover", fmt.Sprintf("pause %v, command %v", run.pause.Round(time.Millisecond), run.took.Round(time.Millisecond))
+			if i >= len(res.switchovers) {
+				kind, fig = "host loss", fmt.Sprintf("loss → first write %v", run.pause.Round(time.Millisecond))
+			}
+			fmt.Fprintf(w, "  %s via %s: %s, %d of %d acknowledged writes lost; %s\n", kind, run.target, fig, run.lost, run.acked, run.note)
+		}
+	}
+	fmt.Fprintf(w, "the comparison took %v\n", r.took.Round(time.Second))
+}
+
+// spread is "median / max" of f over the runs through via ("": all); "—"
+// without runs.
+func spread(runs []peerRun, via string, f func(peerRun) time.Duration) string {
+	var ds []time.Duration
+	for _, r := range runs {
+		if via == "" || r.target == via {
+			ds = append(ds, f(r))
+		}
+	}
+	if len(ds) == 0 {
+		return "—"
+	}
+	slices.Sort(ds)
+	return fmt.Sprintf("%s / %s s", secs(ds[len(ds)/2]), secs(ds[len(ds)-1]))
+}
+
+func secs(d time.Duration) string { return fmt.Sprintf("%.2f", d.Seconds()) }
+
+// lostCell is "lost of acknowledged" over the runs, with each run's count
+// when any was lost.
+func lostCell(runs []peerRun) string {
+	lost, acked := 0, 0
+	var each []string
+	for _, r := range runs {
+		lost += r.lost
+		acked += r.acked
+		each = append(each, fmt.Sprint(r.lost))
+	}
+	if len(runs) == 0 {
+		return "—"
+	}
+	s := fmt.Sprintf("%d of %s", lost, thousands(acked))
+	if lost > 0 {
+		s += " (runs: " + strings.Join(each, ", ") + ")"
+	}
+	return s
+}
