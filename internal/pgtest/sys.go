@@ -179,7 +179,8 @@ func MkdirPG(dir string) error {
 // KillTrees sends SIGKILL to each of pids and to every process descended
 // from them, all listed first and then killed in one sweep (the loss of a
 // host), and waits up to timeout until they are gone. It returns when the
-// first signal was sent. A pid already gone is not an error.
+// last signal had been sent: from then on none of them runs again. A pid
+// already gone is not an error.
 func KillTrees(timeout time.Duration, pids ...int) (time.Time, error) {
 	var all []int
 	var walk func(pid int)
@@ -192,12 +193,12 @@ func KillTrees(timeout time.Duration, pids ...int) (time.Time, error) {
 	for _, pid := range pids {
 		walk(pid)
 	}
-	at := time.Now()
 	for _, pid := range all {
 		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil && err != syscall.ESRCH {
-			return at, fmt.Errorf("killing process %d: %w", pid, err)
+			return time.Now(), fmt.Errorf("killing process %d: %w", pid, err)
 		}
 	}
+	at := time.Now()
 	if !waitGone(all, timeout) {
 		return at, fmt.Errorf("processes %v still alive %v after SIGKILL", all, timeout)
 	}
