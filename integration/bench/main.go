@@ -21,6 +21,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -41,6 +42,7 @@ type options struct {
 	switchovers int           // switchovers to time under load (0: none)
 	peers       bool          // compare with Patroni (make bench's peers part)
 	peerRuns    int           // runs of each figure in the comparison
+	peerSystems string        // comma-separated: which systems the comparison measures
 }
 
 func main() {
@@ -54,6 +56,8 @@ func main() {
 	flag.IntVar(&o.switchovers, "switchovers", 5, "switchovers to time under a write load through the VIP (needs root)")
 	flag.BoolVar(&o.peers, "peers", true, "compare switchovers and host losses with Patroni's on the same machine (needs root)")
 	flag.IntVar(&o.peerRuns, "peer-runs", 3, "runs of each figure in the comparison with the peers")
+	flag.StringVar(&o.peerSystems, "peer-systems", "pgswitch,patroni",
+		"comma-separated systems the comparison measures: "+strings.Join(peerSystems, ", ")+" (pg_auto_failover adds about 4 minutes)")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -78,6 +82,8 @@ func (o options) validate() error {
 		return errors.New("-only peers with -peers=false: nothing to measure")
 	case o.peers && o.peerRuns < 1:
 		return fmt.Errorf("-peer-runs %d: want at least 1", o.peerRuns)
+	case o.peers && !validPeerSystems(o.peerSystems):
+		return fmt.Errorf("-peer-systems %q: want a comma-separated list of %s", o.peerSystems, strings.Join(peerSystems, ", "))
 	case o.backlog < backlogClients:
 		return fmt.Errorf("-backlog %d: want at least %d", o.backlog, backlogClients)
 	case o.rate <= 0 || o.scale <= 0:
@@ -114,7 +120,7 @@ func run(ctx context.Context, o options) error {
 	if !o.peers || (o.only != "both" && o.only != "peers") {
 		return nil
 	}
-	rep, err := runPeers(ctx, work, o.peerRuns)
+	rep, err := runPeers(ctx, work, o.peerRuns, strings.Split(o.peerSystems, ","))
 	if err != nil {
 		return fmt.Errorf("comparison with the peers: %w", err)
 	}
@@ -212,6 +218,15 @@ func measure(ctx context.Context, o options, sys system, p *harness.Pair) (resul
 		return res, fmt.Errorf("inspecting: %w", err)
 	}
 	return res, nil
+}
+
+func validPeerSystems(list string) bool {
+	for _, s := range strings.Split(list, ",") {
+		if !slices.Contains(peerSystems, s) {
+			return false
+		}
+	}
+	return true
 }
 
 var began = time.Now()

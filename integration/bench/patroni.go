@@ -266,15 +266,7 @@ func (pp *patroniPair) ready(ctx context.Context) error {
 		if running != 2 {
 			return false, fmt.Errorf("members %+v", ms)
 		}
-		conn, err := pp.connect(ctx, "postgres")
-		if err != nil {
-			return false, err
-		}
-		defer conn.Close(context.WithoutCancel(ctx))
-		var caughtUp bool
-		err = conn.QueryRow(ctx, `SELECT count(*) = 1 AND bool_and(replay_lsn >= pg_current_wal_lsn())
-			FROM pg_catalog.pg_stat_replication WHERE state = 'streaming'`).Scan(&caughtUp)
-		return caughtUp, err
+		return streamedAll(ctx, pp.hosts("postgres", "postgres"))
 	})
 }
 
@@ -288,16 +280,7 @@ func (pp *patroniPair) hosts(user, db string) string {
 
 // connect reaches the writable node as the superuser.
 func (pp *patroniPair) connect(ctx context.Context, db string) (*pgx.Conn, error) {
-	cfg, err := pgx.ParseConfig(pp.hosts("postgres", db))
-	if err != nil {
-		return nil, err
-	}
-	cfg.ConnectTimeout = time.Second
-	conn, err := pgx.ConnectConfig(ctx, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("connecting to Patroni's primary: %w", err)
-	}
-	return conn, nil
+	return connectPrimary(ctx, pp.hosts("postgres", db))
 }
 
 // configure sets Patroni's DCS timing (PATCH /config) and waits until both
@@ -446,24 +429,7 @@ func (pp *patroniPair) rejoin(context.Context) error {
 }
 
 func (pp *patroniPair) ids(ctx context.Context) (map[int64]bool, error) {
-	conn, err := pp.connect(ctx, "app")
-	if err != nil {
-		return nil, err
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	rows, err := conn.Query(ctx, "SELECT id FROM writes")
-	if err != nil {
-		return nil, err
-	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-	if err != nil {
-		return nil, err
-	}
-	have := make(map[int64]bool, len(ids))
-	for _, id := range ids {
-		have[id] = true
-	}
-	return have, nil
+	return primaryIDs(ctx, pp.hosts("postgres", "app"))
 }
 
 // peer is the pair as the comparison drives it, with d's timing.

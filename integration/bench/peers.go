@@ -12,6 +12,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/pgswitch/pgswitch/integration/harness"
 )
 
@@ -188,55 +190,92 @@ type peersReport struct {
 	skipped string
 }
 
+// peerSystems are the systems the comparison can measure, in the order of
+// its columns.
+var peerSystems = []string{"pgswitch", "patroni", "pg_auto_failover"}
+
 // runPeers builds each system's pair in turn, alone on the machine, and
 // measures it.
-func runPeers(ctx context.Context, work string, runs int) (peersReport, error) {
+func runPeers(ctx context.Context, work string, runs int, systems []string) (peersReport, error) {
 	rep := peersReport{runs: runs}
 	if os.Geteuid() != 0 {
-		rep.skipped = "needs root (network namespaces for pgswitch's VIP; PostgreSQL and Patroni run as the postgres user)"
+		rep.skipped = "needs root (network namespaces for pgswitch's VIP; PostgreSQL and the peers run as the postgres user)"
 		return rep, nil
 	}
 	start := time.Now()
-
-	res, err := measurePgswitchPeer(ctx, filepath.Join(work, "peers-pgswitch"), runs)
-	if err != nil {
-		return rep, err
-	}
-	rep.results = append(rep.results, res)
-
-	pat, err := newPatroni(ctx, filepath.Join(work, "peers-patroni"))
-	if err != nil {
-		return rep, fmt.Errorf("setting up Patroni: %w", err)
-	}
-	defer pat.Close()
-	for _, dcs := range []patroniDCS{patroniDefaults, patroniTuned} {
-		if err := pat.configure(ctx, dcs); err != nil {
-			return rep, fmt.Errorf("configuring %s: %w", dcs.name, err)
+	for _, sys := range peerSystems {
+		if !slices.Contains(systems, sys) {
+			continue
 		}
-		res, err := measurePeer(ctx, pat.peer(dcs), runs)
+		var res []peerResult
+		var err error
+		switch sys {
+		case "pgswitch":
+			res, err = measurePgswitchPeer(ctx, filepath.Join(work, "peers-pgswitch"), runs)
+		case "patroni":
+			res, err = measurePatroni(ctx, filepath.Join(work, "peers-patroni"), runs)
+		case "pg_auto_failover":
+			res, err = measurePgaf(ctx, filepath.Join(work, "peers-pgaf"), runs)
+		}
 		if err != nil {
-			return rep, fmt.Errorf("Patroni: %w", err)
+			return rep, err
 		}
-		rep.results = append(rep.results, res)
+		rep.results = append(rep.results, res...)
 	}
 	rep.took = time.Since(start)
 	return rep, nil
 }
 
+// measurePatroni measures Patroni's pair with its defaults, then tuned.
+func measurePatroni(ctx context.Context, dir string, runs int) ([]peerResult, error) {
+	pat, err := newPatroni(ctx, dir)
+	if err != nil {
+		return nil, fmt.Errorf("setting up Patroni: %w", err)
+	}
+	defer pat.Close()
+	var out []peerResult
+	for _, dcs := range []patroniDCS{patroniDefaults, patroniTuned} {
+		if err := pat.configure(ctx, dcs); err != nil {
+			return nil, fmt.Errorf("configuring %s: %w", dcs.name, err)
+		}
+		res, err := measurePeer(ctx, pat.peer(dcs), runs)
+		if err != nil {
+			return nil, fmt.Errorf("Patroni: %w", err)
+		}
+		out = append(out, res)
+	}
+	return out, nil
+}
+
+// measurePgaf measures pg_auto_failover's pair with its defaults.
+func measurePgaf(ctx context.Context, dir string, runs int) ([]peerResult, error) {
+	pa, err := newPgaf(ctx, dir)
+	if err != nil {
+		return nil, fmt.Errorf("setting up pg_auto_failover: %w", err)
+	}
+	defer pa.Close()
+	res, err := measurePeer(ctx, pa.peer(), runs)
+	if err != nil {
+		return nil, fmt.Errorf("pg_auto_failover: %w", err)
+	}
+	return []peerResult{res}, nil
+}
+
 // measurePgswitchPeer measures pgswitch's pair in namespaces with its
 // defaults (no quorum: no unplanned failover yet).
-func measurePgswitchPeer(ctx context.Context, dir string, runs int) (peerResult, error) {
+func measurePgswitchPeer(ctx context.Context, dir string, runs int) ([]peerResult, error) {
 	v, err := newVIPPair(ctx, dir)
 	if err != nil {
-		return peerResult{}, fmt.Errorf("pgswitch: %w", err)
+		return nil, fmt.Errorf("pgswitch: %w", err)
 	}
 	defer v.Close()
 	for _, n := range v.p.Nodes {
 		if err := v.p.StartDaemon(ctx, n); err != nil {
-			return peerResult{}, fmt.Errorf("pgswitch: %w", err)
+			return nil, fmt.Errorf("pgswitch: %w", err)
 		}
 	}
-	return measurePeer(ctx, pgswitchPeer(v), runs)
+	res, err := measurePeer(ctx, pgswitchPeer(v), runs)
+	return []peerResult{res}, err
 }
 
 // pgswitchPeer is pgswitch's pair as a peer. crash stays nil until the
@@ -363,4 +402,55 @@ func lostCell(runs []peerRun) string {
 		s += " (runs: " + strings.Join(each, ", ") + ")"
 	}
 	return s
+}
+
+// connectPrimary connects through a multi-host DSN with
+// target_session_attrs=read-write: to a peer's primary.
+func connectPrimary(ctx context.Context, dsn string) (*pgx.Conn, error) {
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return nil, err
+	}
+	cfg.ConnectTimeout = time.Second
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to the primary: %w", err)
+	}
+	return conn, nil
+}
+
+// streamedAll reports whether the primary at dsn has exactly one
+// streaming standby that has replayed all of its WAL.
+func streamedAll(ctx context.Context, dsn string) (bool, error) {
+	conn, err := connectPrimary(ctx, dsn)
+	if err != nil {
+		return false, err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	var caughtUp bool
+	err = conn.QueryRow(ctx, `SELECT count(*) = 1 AND coalesce(bool_and(replay_lsn >= pg_current_wal_lsn()), false)
+		FROM pg_catalog.pg_stat_replication WHERE state = 'streaming'`).Scan(&caughtUp)
+	return caughtUp, err
+}
+
+// primaryIDs are the writes table's ids on the primary at dsn.
+func primaryIDs(ctx context.Context, dsn string) (map[int64]bool, error) {
+	conn, err := connectPrimary(ctx, dsn)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	rows, err := conn.Query(ctx, "SELECT id FROM writes")
+	if err != nil {
+		return nil, err
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, err
+	}
+	have := make(map[int64]bool, len(ids))
+	for _, id := range ids {
+		have[id] = true
+	}
+	return have, nil
 }
