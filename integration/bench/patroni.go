@@ -205,10 +205,10 @@ func (pp *patroniPair) start(n *patroniNode) error {
 
 // patroniMember is a member in Patroni's GET /cluster.
 type patroniMember struct {
-	Name  string          `json:"name"`
-	Role  string          `json:"role"`
-	State string          `json:"state"`
-	Lag   json.RawMessage `json:"lag"`
+	Name  string `json:"name"`
+	Role  string `json:"role"`
+	State string `json:"state"`
+	Lag   any    `json:"lag"` // bytes, or "unknown"
 }
 
 // members asks any node that answers for the cluster as Patroni sees it.
