@@ -39,8 +39,19 @@ type netPair struct {
 
 func newNetPair(t *testing.T, opts harness.Options) *netPair {
 	t.Helper()
+	return newNetPairWith(t, opts, nil)
+}
+
+// newNetPairWith is newNetPair with more hosts on the lan (an etcd host)
+// and a setup that runs once the topology exists, before the pair is
+// configured (it may start a server there and add to opts.Config).
+func newNetPairWith(t *testing.T, opts harness.Options, setup func(*pgtest.NetTopology), more ...string) *netPair {
+	t.Helper()
 	pgtest.Need(t)
-	top := pgtest.NewNetTopology(t, "a", "b", "client")
+	top := pgtest.NewNetTopology(t, append([]string{"a", "b", "client"}, more...)...)
+	if setup != nil {
+		setup(top)
+	}
 	port, err := pgtest.FreePort()
 	must(t, err)
 	vip := top.FreeAddr(0)

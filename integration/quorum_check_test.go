@@ -31,14 +31,9 @@ func TestCheckReadsTheQuorum(t *testing.T) {
 	qc, err := quorum.New(quorum.Settings{Endpoints: etcd.Endpoints(), Cluster: "checktest", Prefix: "/pgswitch/", LeaseTTL: 10 * time.Second})
 	must(t, err)
 	defer qc.Close()
-	lease, err := qc.Grant(ctx)
-	must(t, err)
-	held, err := qc.TakeLeader(ctx, lease, "node-a", 1)
-	must(t, err)
-	runCLI(t, p, cliCase{name: "node-a holds it", node: 0, args: []string{"check"}, wantCode: 0,
-		wantOut: []string{"held by node-a in epoch 1"}})
 
-	// The daemon shows the quorum in /v1/status and pgswitch status.
+	// The daemon of the ACTIVE node takes the key itself (the pair never
+	// led in etcd) and shows it in /v1/status and pgswitch status.
 	must(t, p.StartDaemon(ctx, a))
 	pgtest.Eventually(t, 30*time.Second, "node-a's status to show the leader key", func() (bool, error) {
 		st, err := p.Status(ctx, a)
@@ -47,6 +42,8 @@ func TestCheckReadsTheQuorum(t *testing.T) {
 		}
 		return st.Quorum != nil && st.Quorum.Reachable && st.Quorum.Holder == "node-a" && st.Quorum.Epoch == 1 && st.Quorum.LeaseLeftMS > 0, nil
 	})
+	runCLI(t, p, cliCase{name: "node-a holds it", node: 0, args: []string{"check"}, wantCode: 0,
+		wantOut: []string{"held by node-a in epoch 1"}})
 	out, errOut, _, err := p.Run(ctx, a, "status")
 	must(t, err)
 	if !strings.Contains(out+errOut, "leader node-a, epoch 1, lease") {
@@ -58,7 +55,11 @@ func TestCheckReadsTheQuorum(t *testing.T) {
 	}
 
 	// The key handed to node-b while node-a's record says ACTIVE.
-	_, err = qc.Handover(ctx, lease, held, "node-b")
+	lease, err := qc.Grant(ctx)
+	must(t, err)
+	cur, err := qc.ReadLeader(ctx)
+	must(t, err)
+	_, err = qc.Handover(ctx, lease, quorum.Held{Leader: cur.Leader, Revision: cur.Revision}, "node-b")
 	must(t, err)
 	runCLI(t, p, cliCase{name: "another leader than the ACTIVE node", node: 0, args: []string{"check"}, wantCode: 1,
 		wantOut: []string{"the leader key names node-b, but node-a is ACTIVE"}})

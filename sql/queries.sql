@@ -181,3 +181,30 @@ SELECT pg_catalog.pg_logical_emit_message(true, 'pgswitch', $1)::text
 
 -- name: data_directory
 SELECT current_setting('data_directory')
+
+-- name: sequence_columns
+-- Each integer column that a sequence feeds (owned by it: serial,
+-- identity, OWNED BY; or a DEFAULT calling nextval on it), as quoted names:
+-- a new active carries the sequence past the column's largest value, so
+-- that no insert fails on a row that replication brought.
+SELECT d.objid::regclass::text, d.refobjid::regclass::text, pg_catalog.quote_ident(a.attname::text)
+FROM pg_catalog.pg_depend d
+JOIN pg_catalog.pg_class s ON s.oid = d.objid AND s.relkind = 'S'
+JOIN pg_catalog.pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.refclassid = 'pg_catalog.pg_class'::regclass
+  AND d.deptype IN ('a', 'i')
+  AND a.atttypid IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype)
+UNION
+SELECT d.refobjid::regclass::text, ad.adrelid::regclass::text, pg_catalog.quote_ident(a.attname::text)
+FROM pg_catalog.pg_depend d
+JOIN pg_catalog.pg_attrdef ad ON ad.oid = d.objid
+JOIN pg_catalog.pg_class s ON s.oid = d.refobjid AND s.relkind = 'S'
+JOIN pg_catalog.pg_attribute a ON a.attrelid = ad.adrelid AND a.attnum = ad.adnum
+WHERE d.classid = 'pg_catalog.pg_attrdef'::regclass AND d.refclassid = 'pg_catalog.pg_class'::regclass
+  AND a.atttypid IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype)
+ORDER BY 1, 2, 3
+
+-- name: origin_position
+-- $1 origin name. The end of the last source transaction applied through
+-- it (NULL when nothing was).
+SELECT remote_lsn::text FROM pg_catalog.pg_replication_origin_status WHERE external_id = $1

@@ -94,6 +94,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		daemonCmd(),
 		statusCmd(),
 		promoteCmd(),
+		failoverCmd(),
 		diagramCmd(),
 	)
 	return root

@@ -169,6 +169,12 @@ func printStatus(w io.Writer, names []string, sts []api.Status, errs []error) {
 			return out
 		}
 	})
+	row("divergence", func(s api.Status) string {
+		if d := s.Divergence; d != nil {
+			return fmt.Sprintf("%d transactions the new active (epoch %d) never applied: %s; then pgswitch rejoin", d.Transactions, d.Epoch, d.Report)
+		}
+		return "none"
+	})
 	row("faults", func(s api.Status) string {
 		if len(s.Faults) == 0 {
 			return "none"

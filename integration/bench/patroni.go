@@ -87,7 +87,7 @@ func newPatroni(ctx context.Context, dir string) (_ *patroniPair, err error) {
 	if err := os.Mkdir(etcdDir, 0o700); err != nil {
 		return nil, err
 	}
-	if pp.etcd, err = pgtest.NewEtcd(ctx, etcdDir, 1); err != nil {
+	if pp.etcd, err = pgtest.NewEtcd(ctx, etcdDir, 1, "", "127.0.0.1"); err != nil {
 		return nil, err
 	}
 	for i := range pp.nodes {

@@ -235,3 +235,10 @@ func Missing(acks []Ack, have map[int64]bool) int {
 	}
 	return n
 }
+
+// Acks returns a copy of the writes acknowledged so far.
+func (w *Writers) Acks() []Ack {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]Ack(nil), w.acks...)
+}

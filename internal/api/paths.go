@@ -10,6 +10,7 @@ import (
 const (
 	PathStatus        = "/v1/status"
 	PathPromote       = "/v1/promote"
+	PathFailover      = "/v1/failover"
 	PathPeerRequest   = "/v1/peer/request"
 	PathPeerSwitchOut = "/v1/peer/switch-out"
 	PathPeerResolve   = "/v1/peer/resolve"
@@ -43,4 +44,18 @@ func (c *Client) Resolve(ctx context.Context, req PeerResolve) (PeerResolution, 
 // Abort tells the peer that a switchover is abandoned.
 func (c *Client) Abort(ctx context.Context, req PeerAbort) error {
 	return c.Do(ctx, http.MethodPost, PathPeerAbort, req, nil)
+}
+
+// FailoverRequest is pgswitch failover's request to the standby's own
+// daemon (SPEC §9 rule 4).
+type FailoverRequest struct {
+	AcceptDataLoss bool `json:"accept_data_loss"`
+}
+
+// Failover asks the local daemon to take over without the proof of
+// catch-up, and waits for the result, bounded by ctx.
+func (c *Client) Failover(ctx context.Context, req FailoverRequest) (PromoteResult, error) {
+	var res PromoteResult
+	err := c.Do(ctx, http.MethodPost, PathFailover, req, &res)
+	return res, err
 }

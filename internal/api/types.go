@@ -19,8 +19,18 @@ type Status struct {
 	VIP         *VIP         `json:"vip,omitempty"`
 	Peer        *PeerView    `json:"peer,omitempty"`
 	Quorum      *Quorum      `json:"quorum,omitempty"`
+	// Divergence: transactions this node (an old active) committed that
+	// the new active never applied (SPEC §9 rule 5).
+	Divergence *Divergence `json:"divergence,omitempty"`
 
 	LastSwitchover *Switchover `json:"last_switchover,omitempty"`
+}
+
+// Divergence is the lost-transaction report of an old active.
+type Divergence struct {
+	Epoch        uint64 `json:"epoch"`
+	Transactions int    `json:"transactions"`
+	Report       string `json:"report"`
 }
 
 // Quorum is the pair's keys in etcd as this node last read them (SPEC §9;

@@ -129,6 +129,10 @@ func (c *Config) PeerSlotName() string { return "pgswitch_" + sqlName(c.Peer.Nam
 // what was applied from the peer.
 func (c *Config) OriginName() string { return "pgswitch_from_" + sqlName(c.Peer.Name) }
 
+// PeerOriginName is the replication origin on the peer's database that
+// tracks what it applied from this node (the peer's OriginName).
+func (c *Config) PeerOriginName() string { return "pgswitch_from_" + sqlName(c.Node.Name) }
+
 // PeerApplicationName is the application_name of the peer's applier (its
 // walsender here): what synchronous_standby_names names.
 func (c *Config) PeerApplicationName() string { return "pgswitch_" + sqlName(c.Peer.Name) }

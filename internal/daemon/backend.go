@@ -26,9 +26,10 @@ func (d *Daemon) Health(ctx context.Context) error {
 
 // IsPrimary: ACTIVE and clients can write to the local database.
 func (d *Daemon) IsPrimary(ctx context.Context) bool {
+	st := d.state()
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return handshake.WantOf(d.rec.State).Backend == handshake.BackendPrimary &&
+	return handshake.WantOf(st).Backend == handshake.BackendPrimary &&
 		d.db.fresh() && d.db.reachable && d.db.clientMode == string(handshake.ClientsWritable)
 }
 
@@ -43,8 +44,9 @@ func (d *Daemon) IsStandby(ctx context.Context) bool {
 
 // Status is the /v1/status document.
 func (d *Daemon) Status(ctx context.Context) api.Status {
+	rec := d.drv.Record()
 	d.mu.Lock()
-	rec, v, pv, qv := d.rec, d.db, d.peerView, d.quorum
+	v, pv, qv := d.db, d.peerView, d.quorum
 	d.mu.Unlock()
 	st := api.Status{
 		Node: d.conf().Node.Name, State: string(rec.State), Epoch: rec.Epoch, SwitchID: rec.SwitchID,
@@ -70,7 +72,10 @@ func (d *Daemon) Status(ctx context.Context) api.Status {
 		q := *qv
 		st.Quorum = &q
 	}
-	st.LastSwitchover = d.lastSwitchover()
+	if dv := rec.Divergence; dv != nil {
+		st.Divergence = &api.Divergence{Epoch: dv.Epoch, Transactions: dv.Transactions, Report: dv.Report}
+	}
+	st.LastSwitchover = d.drv.LastSwitchover()
 	if !d.vip.Disabled() {
 		st.VIP = &api.VIP{Address: d.vip.Address(), Interface: d.vip.Interface(), Held: d.vipHeld.Load()}
 	}

@@ -19,9 +19,11 @@ import (
 	"github.com/pgswitch/pgswitch/internal/config"
 	"github.com/pgswitch/pgswitch/internal/handshake"
 	"github.com/pgswitch/pgswitch/internal/netbind"
+	"github.com/pgswitch/pgswitch/internal/quorum"
 	"github.com/pgswitch/pgswitch/internal/replication"
 	"github.com/pgswitch/pgswitch/internal/state"
 	"github.com/pgswitch/pgswitch/internal/supervise"
+	"github.com/pgswitch/pgswitch/internal/switchover"
 	"github.com/pgswitch/pgswitch/internal/syncpolicy"
 )
 
@@ -33,13 +35,13 @@ type Daemon struct {
 	cfg   atomic.Pointer[config.Config] // replaced on SIGHUP (reloadable keys only)
 	level *config.LevelVar
 	log   zerolog.Logger
-	store *state.Store
+	store *state.Store // its lock held for the daemon's life
 	sec   *api.Security
+	drv   *switchover.Driver // the record and the handshake
 
 	vip *netbind.VIP
 
 	mu       sync.Mutex
-	rec      state.Record
 	db       dbView
 	peerView api.PeerView
 	quorum   *api.Quorum // nil without quorum.endpoints
@@ -49,16 +51,10 @@ type Daemon struct {
 	lastAuto    time.Time // the last fault-initiated switchover (reconcile goroutine only)
 	autoRunning atomic.Bool
 	sync        syncpolicy.State // reconcile goroutine only
+	syncKey     syncKeyState     // reconcile goroutine only
 
-	// slotMu orders every drop of the peer's slot on this database (the
-	// standby's housekeeping, the sweep) with the switch-in that creates it
-	// as the reverse slot: a drop re-checks the state under it.
-	slotMu sync.Mutex
-
-	vipHeld  atomic.Bool
-	swlog    atomic.Pointer[zerolog.Logger]
-	dbKick   chan struct{}
-	switches switchLog
+	vipHeld atomic.Bool
+	dbKick  chan struct{}
 
 	// ctx and wg own every goroutine the daemon starts outside Run's
 	// errgroup (switch-in, timers); Run waits for them.
@@ -68,10 +64,13 @@ type Daemon struct {
 	stopping bool // set before wg.Wait: no goroutine is started after
 
 	registry *prometheus.Registry
-	swm      *switchMetrics
+	renewals *prometheus.CounterVec
+	peer     *api.Client // one for the daemon's life: its connections are reused
 
-	peerOnce   sync.Once
-	peerClient *api.Client
+	// lead is the quorum side (nil without quorum.endpoints); leaderKick
+	// wakes its loop.
+	lead       *leadership
+	leaderKick chan struct{}
 }
 
 // appRun is a running applier and how to stop it.
@@ -110,15 +109,30 @@ func New(cfg *config.Config, log zerolog.Logger, level *config.LevelVar) (*Daemo
 		store.Unlock()
 		return nil, err
 	}
-	d := &Daemon{log: log, level: level, store: store, sec: sec, rec: rec, vip: vip,
+	d := &Daemon{log: log, level: level, store: store, sec: sec, vip: vip,
 		dbKick:   make(chan struct{}, 1),
 		ctx:      context.Background(),
-		registry: prometheus.NewRegistry()}
+		registry: prometheus.NewRegistry(),
+		peer:     api.NewClient(cfg.Peer.APIURL, sec, 0)}
 	d.cfg.Store(cfg)
-	d.setLogger(rec)
 	d.registry.MustRegister(newCollector(d), collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	d.swm = newSwitchMetrics(cfg.Node.Name, d.registry)
+	if len(cfg.Quorum.Endpoints) > 0 {
+		c, err := quorum.New(quorum.FromConfig(cfg.Quorum))
+		if err != nil {
+			store.Unlock()
+			return nil, fmt.Errorf("node %s: %w", cfg.Node.Name, err)
+		}
+		d.lead = &leadership{c: c}
+		d.leaderKick = make(chan struct{}, 1)
+		d.renewals = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name:        "pgswitch_lease_renewals_total",
+			Help:        "Renewals of the leader lease this node sent, by result (ok, failed).",
+			ConstLabels: prometheus.Labels{"node": cfg.Node.Name},
+		}, []string{"result"})
+		d.registry.MustRegister(d.renewals)
+	}
+	d.drv = switchover.New(env{d}, store, rec, d.peer, switchover.NewMetrics(cfg.Node.Name, d.registry), log)
 	return d, nil
 }
 
@@ -142,13 +156,14 @@ func (d *Daemon) Run(ctx context.Context) error {
 	g.Go(func() error { return d.watchDatabase(gctx) })
 	g.Go(func() error { return d.watchPeer(gctx) })
 	g.Go(func() error { return d.watchQuorum(gctx) })
+	g.Go(func() error { return d.leaderLoop(gctx) })
 	g.Go(func() error { return d.watchService(gctx) })
 	g.Go(func() error { return d.watchSlots(gctx) })
 	g.Go(func() error { return d.watchStateFile(gctx) })
 	// Resume or abort an interrupted switchover by the failure rules.
-	if acts, err := d.step(handshake.Event{Kind: handshake.EvRestart}); err == nil {
+	if acts, err := d.drv.Step(handshake.Event{Kind: handshake.EvRestart}); err == nil {
 		d.goOwned(func() {
-			d.drive(gctx, acts)
+			d.drv.Drive(gctx, acts)
 		})
 	}
 	g.Go(func() error { return d.reconcile(gctx) })
@@ -158,6 +173,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.spawnMu.Unlock()
 	d.wg.Wait()
 	d.stopApplier()
+	if d.lead != nil {
+		d.lead.c.Close()
+	}
 	d.log.Info().Msg("pgswitch daemon stopped")
 	if ctx.Err() != nil && (err == nil || errors.Is(err, context.Canceled)) {
 		return nil
@@ -216,8 +234,8 @@ func (d *Daemon) reconcile(ctx context.Context) error {
 	// kill -9 may come first; every start checks again).
 	peerSlotGone := false
 	for {
+		st := d.state()
 		d.mu.Lock()
-		st := d.rec.State
 		running := d.applier != nil
 		wrongDB := d.db.wrongDB != ""
 		// The applier waits for the first check of the local database,
@@ -242,7 +260,7 @@ func (d *Daemon) reconcile(ctx context.Context) error {
 		case !w.PeerSlotAbsent:
 			peerSlotGone = false
 		case !peerSlotGone && !wrongDB && !unchecked:
-			peerSlotGone = d.dropPeerSlot(ctx)
+			peerSlotGone = d.drv.DropPeerSlot(ctx)
 		}
 		d.supervise(ctx)
 		d.reconcileResources(ctx)
@@ -251,10 +269,8 @@ func (d *Daemon) reconcile(ctx context.Context) error {
 			// One try, so that the loop keeps repairing the VIP and the
 			// fence meanwhile; the answer, or its absence, is the table's.
 			lastQuery = time.Now()
-			if ev, ok := d.actQueryPeer(ctx, 2*time.Second); ok && (ev.Kind != handshake.EvPeerUnreachable || ev.Reason != d.reason()) {
-				if acts, err := d.step(ev); err == nil {
-					d.drive(ctx, acts)
-				}
+			if ev, ok := d.drv.QueryPeer(ctx, 2*time.Second); ok && (ev.Kind != handshake.EvPeerUnreachable || ev.Reason != d.drv.Record().Reason) {
+				d.drv.StepAndDrive(ctx, ev)
 			}
 		}
 		select {
@@ -263,32 +279,6 @@ func (d *Daemon) reconcile(ctx context.Context) error {
 			return nil
 		}
 	}
-}
-
-// dropPeerSlot drops the slot the peer followed this node from when it was
-// active, if it is still there; it reports whether the slot is gone. A
-// standby must not keep it: it retains WAL, and a later switch-in must
-// never take it for its reverse slot.
-func (d *Daemon) dropPeerSlot(ctx context.Context) bool {
-	d.slotMu.Lock()
-	defer d.slotMu.Unlock()
-	if !handshake.WantOf(d.state()).PeerSlotAbsent {
-		return false
-	}
-	slot := d.conf().PeerSlotName()
-	qctx, cancel := context.WithTimeout(ctx, d.conf().Switchover.StepTimeout)
-	defer cancel()
-	info, found, err := d.localDB().LookupSlot(qctx, slot)
-	if err == nil && found {
-		d.logger().Warn().Str("slot", slot).Str("confirmed_lsn", info.ConfirmedFlush.String()).
-			Msg("a standby still has the slot of its time as active: dropping it")
-		err = d.localDB().DropSlot(qctx, slot)
-	}
-	if err != nil {
-		d.logger().Warn().Err(err).Str("slot", slot).Msg("dropping the old slot; will retry")
-		return false
-	}
-	return true
 }
 
 func (d *Daemon) startApplier(ctx context.Context) {
@@ -329,24 +319,9 @@ func (d *Daemon) stopApplier() {
 	d.logger().Info().Str("lsn", st.AppliedLSN.String()).Uint64("applied_transactions", st.AppliedTxns).Msg("applier stopped")
 }
 
-func (d *Daemon) state() handshake.State {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.rec.State
-}
+func (d *Daemon) state() handshake.State { return d.drv.State() }
 
-// node is the handshake part of the record, as the table reads it.
-func (d *Daemon) node() handshake.Node {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.rec.Node
-}
-
-func (d *Daemon) epoch() uint64 {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.rec.Epoch
-}
+func (d *Daemon) epoch() uint64 { return d.drv.Epoch() }
 
 func (d *Daemon) applierStatus() (replication.Status, bool) {
 	d.mu.Lock()

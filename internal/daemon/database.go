@@ -11,7 +11,7 @@ import (
 	"github.com/pgswitch/pgswitch/internal/api"
 	"github.com/pgswitch/pgswitch/internal/handshake"
 	"github.com/pgswitch/pgswitch/internal/pgutil"
-	"github.com/pgswitch/pgswitch/internal/quorum"
+	"github.com/pgswitch/pgswitch/internal/state"
 )
 
 // dbView is the local database as last seen.
@@ -101,21 +101,14 @@ func (d *Daemon) watchDatabase(ctx context.Context) error {
 // one recorded at init, and records it when the record predates the
 // identifiers.
 func (d *Daemon) verifyLocalDB(ctx context.Context, conn *pgx.Conn) error {
-	d.mu.Lock()
-	expected := d.rec.LocalSystemID
-	d.mu.Unlock()
+	expected := d.drv.Record().LocalSystemID
 	found, err := pgutil.VerifySystemID(ctx, conn, d.conf().Postgres.DSN, "local", expected)
 	if err != nil || expected != "" {
 		return err
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	rec := d.rec
-	rec.LocalSystemID = found
-	if err := d.store.Save(rec, rec.State); err != nil {
+	if err := d.drv.SaveRecord(func(r *state.Record) { r.LocalSystemID = found }); err != nil {
 		return fmt.Errorf("recording the local system identifier: %w", err)
 	}
-	d.rec = rec
 	return nil
 }
 
@@ -125,7 +118,7 @@ func (d *Daemon) watchPeer(ctx context.Context) error {
 	defer t.Stop()
 	for {
 		qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		st, err := d.peer().Status(qctx)
+		st, err := d.peer.Status(qctx)
 		cancel()
 		d.mu.Lock()
 		v := d.peerView
@@ -146,21 +139,12 @@ func (d *Daemon) watchPeer(ctx context.Context) error {
 }
 
 // watchQuorum reads the pair's keys in etcd every 2 s, for status (with
-// quorum.endpoints; the daemon does not take the leader key yet).
+// quorum.endpoints).
 func (d *Daemon) watchQuorum(ctx context.Context) error {
-	cfg := d.conf()
-	if len(cfg.Quorum.Endpoints) == 0 {
+	if d.lead == nil {
 		return nil
 	}
-	c, err := quorum.New(quorum.FromConfig(cfg.Quorum))
-	if err != nil {
-		// Status says so; nothing else depends on the quorum yet.
-		d.mu.Lock()
-		d.quorum = &api.Quorum{Error: err.Error()}
-		d.mu.Unlock()
-		return nil
-	}
-	defer c.Close()
+	c := d.lead.c
 	t := time.NewTicker(2 * time.Second)
 	defer t.Stop()
 	for {

@@ -16,6 +16,7 @@ type collector struct {
 
 	state, epoch, dbUp, lagBytes, lagSeconds, fault, vipHeld *prometheus.Desc
 	txns, changes, bytes, sessions, notFound, streaming      *prometheus.Desc
+	lost                                                     *prometheus.Desc
 }
 
 var allStates = handshake.States
@@ -40,12 +41,13 @@ func newCollector(d *Daemon) *collector {
 		bytes:      desc("applied_bytes_total", "Bytes of replication messages applied."),
 		sessions:   desc("applier_sessions_total", "Replication sessions started (1 + reconnects)."),
 		notFound:   desc("apply_rows_not_found_total", "UPDATE or DELETE that found no row on the standby (divergence)."),
+		lost:       desc("lost_transactions", "Transactions this node committed as the active that the new active never applied (in the lost-transaction report)."),
 	}
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.vipHeld, c.state, c.epoch, c.dbUp, c.streaming, c.lagBytes, c.lagSeconds, c.fault,
-		c.txns, c.changes, c.bytes, c.sessions, c.notFound} {
+		c.txns, c.changes, c.bytes, c.sessions, c.notFound, c.lost} {
 		ch <- d
 	}
 }
@@ -86,6 +88,11 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(c.lagBytes, 0)
 		gauge(c.lagSeconds, 0)
 	}
+	lost := 0
+	if st.Divergence != nil {
+		lost = st.Divergence.Transactions
+	}
+	gauge(c.lost, float64(lost))
 	if a, ok := c.d.applierStatus(); ok {
 		counter(c.notFound, float64(a.NotFound))
 	}
@@ -105,29 +112,4 @@ func b2f(b bool) float64 {
 		return 1
 	}
 	return 0
-}
-
-// switchMetrics are the switchover histograms and counters, observed as the
-// steps happen.
-type switchMetrics struct {
-	steps    *prometheus.HistogramVec
-	outcomes *prometheus.CounterVec
-}
-
-func newSwitchMetrics(node string, reg prometheus.Registerer) *switchMetrics {
-	m := &switchMetrics{
-		steps: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:        "pgswitch_switchover_step_seconds",
-			Help:        "Duration of each switchover step on this node, by the state it ended in.",
-			ConstLabels: prometheus.Labels{"node": node},
-			Buckets:     []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
-		}, []string{"state"}),
-		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name:        "pgswitch_switchovers_total",
-			Help:        "Switchovers this node took part in, by outcome (done, aborted, fenced).",
-			ConstLabels: prometheus.Labels{"node": node},
-		}, []string{"outcome"}),
-	}
-	reg.MustRegister(m.steps, m.outcomes)
-	return m
 }

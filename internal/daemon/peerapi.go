@@ -8,18 +8,20 @@ import (
 
 	"github.com/pgswitch/pgswitch/internal/api"
 	"github.com/pgswitch/pgswitch/internal/handshake"
+	"github.com/pgswitch/pgswitch/internal/switchover"
 )
 
 // routes registers the authenticated handshake and promote endpoints.
 func (d *Daemon) routes(s *api.Server) {
 	s.Handle("POST "+api.PathPromote, http.HandlerFunc(d.httpPromote))
-	s.Handle("POST "+api.PathPeerRequest, jsonHandler(d.onRequest))
-	s.Handle("POST "+api.PathPeerSwitchOut, jsonHandler(d.onSwitchOut))
+	s.Handle("POST "+api.PathFailover, jsonHandler(d.forceTakeover))
+	s.Handle("POST "+api.PathPeerRequest, jsonHandler(d.drv.OnRequest))
+	s.Handle("POST "+api.PathPeerSwitchOut, jsonHandler(d.drv.OnSwitchOut))
 	s.Handle("POST "+api.PathPeerResolve, jsonHandler(func(_ context.Context, r api.PeerResolve) (api.PeerResolution, error) {
-		return d.onResolve(r)
+		return d.drv.OnResolve(r)
 	}))
 	s.Handle("POST "+api.PathPeerAbort, jsonHandler(func(_ context.Context, r api.PeerAbort) (struct{}, error) {
-		return struct{}{}, d.onAbort(r)
+		return struct{}{}, d.drv.OnAbort(r)
 	}))
 	s.Handle("GET "+api.PathPeerStatus, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		api.WriteJSON(w, http.StatusOK, d.Status(r.Context()))
@@ -38,7 +40,7 @@ func jsonHandler[In, Out any](f func(context.Context, In) (Out, error)) http.Han
 		}
 		out, err := f(r.Context(), in)
 		switch {
-		case errors.Is(err, errWrongPeer):
+		case errors.Is(err, switchover.ErrWrongPeer):
 			api.WriteJSON(w, http.StatusForbidden, map[string]string{"error": err.Error()})
 		case errors.Is(err, handshake.ErrStaleEpoch), errors.Is(err, handshake.ErrUnknownSwitch), errors.Is(err, handshake.ErrNotAllowed):
 			api.WriteJSON(w, http.StatusConflict, map[string]string{"error": err.Error()})
@@ -78,7 +80,7 @@ func (d *Daemon) httpPromote(w http.ResponseWriter, r *http.Request) {
 			done <- d.relayPromote(r.Context(), req, emit)
 			return
 		}
-		done <- d.promote(r.Context(), req.DryRun, emit)
+		done <- d.drv.Promote(r.Context(), req.DryRun, emit)
 	}) {
 		done <- api.PromoteResult{Outcome: api.PromoteAborted, ExitCode: 1, Reason: "the daemon is stopping; nothing changed"}
 	}
@@ -102,7 +104,7 @@ func (d *Daemon) httpPromote(w http.ResponseWriter, r *http.Request) {
 // relayPromote asks the active node to promote this one.
 func (d *Daemon) relayPromote(ctx context.Context, req api.PromoteRequest, emit func(api.PromoteEvent)) api.PromoteResult {
 	emit(api.PromoteEvent{Message: "this node is the standby: asking " + d.conf().Peer.Name + " to switch over"})
-	res, err := d.peer().Promote(ctx, req, emit)
+	res, err := d.peer.Promote(ctx, req, emit)
 	switch {
 	case errors.Is(err, api.ErrOutcomeUnknown):
 		return api.PromoteResult{Outcome: api.PromoteUnknown, ExitCode: 3, Reason: "relaying to " + d.conf().Peer.Name + ": " + err.Error()}

@@ -7,45 +7,29 @@ import (
 	"github.com/rs/zerolog"
 	"time"
 
-	"github.com/pgswitch/pgswitch/internal/api"
 	"github.com/pgswitch/pgswitch/internal/dbrole"
 	"github.com/pgswitch/pgswitch/internal/handshake"
 	"github.com/pgswitch/pgswitch/internal/pgutil"
 	"github.com/pgswitch/pgswitch/internal/service"
-	"github.com/pgswitch/pgswitch/internal/setup"
 	"github.com/pgswitch/pgswitch/internal/state"
 )
 
 // localDB and peerDB are the two databases, each session verified against
 // the system identifier recorded at init.
-func (d *Daemon) localDB() *dbrole.DB {
-	d.mu.Lock()
-	id := d.rec.LocalSystemID
-	d.mu.Unlock()
-	return &dbrole.DB{DSN: d.conf().Postgres.DSN, AppName: d.conf().ApplicationName(), Log: d.log, SystemID: id, Which: "local"}
-}
-
-func (d *Daemon) peerDB() *dbrole.DB {
-	d.mu.Lock()
-	id := d.rec.PeerSystemID
-	d.mu.Unlock()
-	return &dbrole.DB{DSN: d.conf().Postgres.PeerDSN, AppName: d.conf().ApplicationName(), Log: d.log, SystemID: id, Which: "peer"}
-}
+func (d *Daemon) localDB() *dbrole.DB { return d.drv.LocalDB() }
 
 // verifySystem judges a system identifier that an applier session found
 // against the record; one not recorded yet (a record from before they were
 // kept, or the peer of a node initialised as the primary) is recorded now.
 func (d *Daemon) verifySystem(which, id string) error {
-	d.mu.Lock()
-	rec := d.rec
-	d.mu.Unlock()
+	rec := d.drv.Record()
 	expected, dsn := rec.LocalSystemID, d.conf().Postgres.DSN
 	if which == "peer" {
 		expected, dsn = rec.PeerSystemID, d.conf().Postgres.PeerDSN
 	}
 	switch {
 	case expected == "":
-		return d.saveRecord(func(r *state.Record) {
+		return d.drv.SaveRecord(func(r *state.Record) {
 			if which == "peer" {
 				r.PeerSystemID = id
 			} else {
@@ -56,13 +40,6 @@ func (d *Daemon) verifySystem(which, id string) error {
 		return &pgutil.WrongDatabaseError{Which: which, Host: pgutil.Describe(dsn), Expected: expected, Found: id}
 	}
 	return nil
-}
-
-// peer is the client of the peer's API: one for the daemon's life, so that
-// its connections are reused, not leaked.
-func (d *Daemon) peer() *api.Client {
-	d.peerOnce.Do(func() { d.peerClient = api.NewClient(d.conf().Peer.APIURL, d.sec, 0) })
-	return d.peerClient
 }
 
 func (d *Daemon) currentApplier() *appRun {
@@ -167,10 +144,10 @@ func (d *Daemon) reconcileResources(ctx context.Context) {
 	switch {
 	case w.Clients == handshake.ClientsWritable && db.clientMode != "writable":
 		d.logger().Warn().Str("client_mode", db.clientMode).Msg("the active node's database is not writable: lifting the fence")
-		d.actUnfence(ctx, true)
+		d.drv.Unfence(ctx, true)
 	case w.Clients == handshake.ClientsReadOnly && db.clientMode == "writable":
 		d.logger().Warn().Msg("the standby's database was writable for clients: making it read-only")
-		d.actUnfence(ctx, false)
+		d.drv.Unfence(ctx, false)
 	case w.Clients == handshake.ClientsFenced && db.clientMode != "fenced":
 		d.logger().Warn().Str("client_mode", db.clientMode).Msg("a FENCED node's database was not fenced: fencing it again")
 		fctx, cancel := context.WithTimeout(ctx, d.conf().Switchover.StepTimeout)
@@ -183,37 +160,13 @@ func (d *Daemon) reconcileResources(ctx context.Context) {
 
 // refreshDB re-reads the local database view at once (after a change of
 // its client mode), so probes answer the truth without waiting a tick.
-func (d *Daemon) refreshDB(ctx context.Context) {
+func (d *Daemon) refreshDB() {
 	select {
 	case d.dbKick <- struct{}{}:
 	default:
 	}
 }
 
-func (d *Daemon) ensurePublication(ctx context.Context) error {
-	conn, err := pgutil.Connect(ctx, d.conf().Postgres.DSN, pgutil.Options{AppName: d.conf().ApplicationName() + "_admin", Writable: true})
-	if err != nil {
-		return err
-	}
-	defer conn.Close(context.Background())
-	return setup.EnsurePublication(ctx, conn, d.conf().Replication.Publication, d.conf().Replication.Tables)
-}
-
 // logger is the daemon's logger; during a switchover (and on a FENCED node)
 // every line carries the switch_id. It takes no lock.
-func (d *Daemon) logger() *zerolog.Logger {
-	if l := d.swlog.Load(); l != nil {
-		return l
-	}
-	return &d.log
-}
-
-// setLogger picks the logger for the state just entered (under d.mu).
-func (d *Daemon) setLogger(rec state.Record) {
-	if handshake.WantOf(rec.State).InSwitchover {
-		l := d.log.With().Str("switch_id", rec.SwitchID).Logger()
-		d.swlog.Store(&l)
-	} else {
-		d.swlog.Store(nil)
-	}
-}
+func (d *Daemon) logger() *zerolog.Logger { return d.drv.Logger() }

@@ -47,27 +47,16 @@ func (d *Daemon) sweepSlots(ctx context.Context, st handshake.State) (string, er
 	}
 	drop, stray := slots.Plan(all, keep)
 	for _, s := range drop {
-		if !d.sweepAllowed(st) {
+		unlock, ok := d.drv.LockSlotsIn(st)
+		if !ok {
 			return "", nil
 		}
 		d.logger().Warn().Str("slot", s.Name).Int64("retained_bytes", s.Retained).Msg("dropping a pgswitch slot that no node uses")
 		err := d.localDB().DropSlot(ctx, s.Name)
-		d.slotMu.Unlock()
+		unlock()
 		if err != nil {
 			return "", fmt.Errorf("dropping slot %s: %w", s.Name, err)
 		}
 	}
 	return slots.Report(stray), nil
-}
-
-// sweepAllowed takes slotMu (released by the caller after the drop) and
-// reports whether the state is still the one the sweep looked in: a
-// switch-in may have begun meanwhile and created the reverse slot.
-func (d *Daemon) sweepAllowed(st handshake.State) bool {
-	d.slotMu.Lock()
-	if d.state() != st {
-		d.slotMu.Unlock()
-		return false
-	}
-	return true
 }

@@ -43,9 +43,9 @@ func (d *Daemon) supervise(ctx context.Context) {
 		reason := d.standbyFault()
 		switch {
 		case reason != "" && !w.Faulty:
-			_, _ = d.step(handshake.Event{Kind: handshake.EvLocalFault, Reason: reason})
+			_, _ = d.drv.Step(handshake.Event{Kind: handshake.EvLocalFault, Reason: reason})
 		case reason == "" && w.Faulty:
-			_, _ = d.step(handshake.Event{Kind: handshake.EvFaultCleared})
+			_, _ = d.drv.Step(handshake.Event{Kind: handshake.EvFaultCleared})
 		}
 	case w.SelfSwitchover:
 		d.considerFailover()
@@ -112,7 +112,7 @@ func (d *Daemon) considerFailover() {
 		started := d.goOwned(func() {
 			defer d.autoRunning.Store(false)
 			d.logger().Warn().Str("fault", string(reason)).Dur("for", time.Since(since)).Msg("fault-initiated switchover: this node is unfit to serve")
-			res := d.promote(d.ctx, false, func(ev api.PromoteEvent) {
+			res := d.drv.Promote(d.ctx, false, func(ev api.PromoteEvent) {
 				if ev.Step != nil {
 					d.logger().Info().Str("step_node", ev.Step.Node).Str("step_state", ev.Step.State).Dur("took", ev.Step.Took).Msg("fault-initiated switchover step")
 				}

@@ -78,6 +78,10 @@ const (
 	// EvTakenOver: the old active's database fenced or silent, this
 	// database writable, VIP bound, service started.
 	EvTakenOver EventKind = "taken_over"
+	// EvNothingLost: an old active behind a later Epoch found that the new
+	// active applied every transaction it committed; ReverseLSN is the
+	// new active's reverse slot, to follow from.
+	EvNothingLost EventKind = "nothing_lost"
 )
 
 // EvRestart is fed once when the daemon starts, with the persisted state

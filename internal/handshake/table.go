@@ -116,6 +116,8 @@ var table = []transition{
 		why: "the key is this node's again and its takeover is unfinished: finish it first"},
 	{from: SelfFenced, on: EvNewLeader, to: SelfFenced, guard: laterEpoch, apply: setReason,
 		why: "the peer leads a later epoch: never serve again by itself (pgswitch rejoin)"},
+	{from: SelfFenced, on: EvNothingLost, to: Standby, guard: laterEpoch, apply: follow, actions: []Action{ActFollow, ActRunApplier},
+		why: "the new active holds every transaction this node committed: follow it from its reverse slot, no re-copy"},
 	{from: SelfFenced, on: EvRestart, to: SelfFenced, actions: []Action{ActSelfFence},
 		why: "restarted fenced: fence again, then try to regain the key"},
 

@@ -42,6 +42,7 @@ type EtcdMember struct {
 	DataDir   string
 
 	bin     string
+	netns   string // "" : the test's own
 	logDir  string
 	initial string // the --initial-cluster value
 	proc    *Proc
@@ -58,10 +59,23 @@ type Etcd struct {
 // directories are in t.TempDir, removed by the testing package.
 func StartEtcd(t testing.TB, n int) *Etcd {
 	t.Helper()
+	return startEtcd(t, n, "", "127.0.0.1")
+}
+
+// StartEtcdIn starts one etcd member in network namespace netns, listening
+// on addr (an address of that namespace), so that a test can cut the
+// quorum off from one host and not another.
+func StartEtcdIn(t testing.TB, netns, addr string) *Etcd {
+	t.Helper()
+	return startEtcd(t, 1, netns, addr)
+}
+
+func startEtcd(t testing.TB, n int, netns, addr string) *Etcd {
+	t.Helper()
 	NeedEtcd(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	e, err := NewEtcd(ctx, t.TempDir(), n)
+	e, err := NewEtcd(ctx, t.TempDir(), n, netns, addr)
 	if err != nil {
 		t.Fatalf("pgtest: %v", err)
 	}
@@ -80,10 +94,11 @@ func StartEtcd(t testing.TB, n int) *Etcd {
 	return e
 }
 
-// NewEtcd is StartEtcd for callers without a testing.TB (the benchmarks):
-// data directories and logs go under dir, and the caller must Close the
-// cluster. On error nothing is left running.
-func NewEtcd(ctx context.Context, dir string, n int) (*Etcd, error) {
+// NewEtcd is StartEtcd (netns "", addr 127.0.0.1) or StartEtcdIn for
+// callers without a testing.TB (the benchmarks): data directories and logs
+// go under dir, and the caller must Close the cluster. On error nothing is
+// left running.
+func NewEtcd(ctx context.Context, dir string, n int, netns, addr string) (*Etcd, error) {
 	bin, err := EtcdBin()
 	if err != nil {
 		return nil, err
@@ -98,8 +113,9 @@ func NewEtcd(ctx context.Context, dir string, n int) (*Etcd, error) {
 		}
 		m := &EtcdMember{
 			Name:      fmt.Sprintf("m%d", i),
-			ClientURL: fmt.Sprintf("http://127.0.0.1:%d", cp),
-			PeerURL:   fmt.Sprintf("http://127.0.0.1:%d", pp),
+			ClientURL: fmt.Sprintf("http://%s:%d", addr, cp),
+			PeerURL:   fmt.Sprintf("http://%s:%d", addr, pp),
+			netns:     netns,
 			DataDir:   filepath.Join(dir, fmt.Sprintf("m%d", i)),
 			bin:       bin,
 			logDir:    dir,
@@ -152,7 +168,7 @@ func (m *EtcdMember) start() error {
 	if _, err := os.Stat(filepath.Join(m.DataDir, "member")); err == nil {
 		state = "existing"
 	}
-	p, err := StartProcE("etcd-"+m.Name, "", m.logDir, nil, m.bin,
+	p, err := StartProcE("etcd-"+m.Name, m.netns, m.logDir, nil, m.bin,
 		"--name", m.Name,
 		"--data-dir", m.DataDir,
 		"--listen-client-urls", m.ClientURL,
@@ -178,6 +194,9 @@ func (m *EtcdMember) start() error {
 // needs a quorum) or ctx ends.
 func (m *EtcdMember) WaitHealthy(ctx context.Context) error {
 	client := &http.Client{Timeout: time.Second}
+	if m.netns != "" {
+		client.Transport = &http.Transport{DialContext: NSDialer(m.netns)}
+	}
 	return WaitFor(ctx, "etcd "+m.Name+" healthy", func() (bool, error) {
 		if m.proc == nil || !m.proc.Running() {
 			return false, fmt.Errorf("etcd %s is not running", m.Name)
@@ -234,4 +253,16 @@ func (m *EtcdMember) Restart() error {
 		return fmt.Errorf("restarting etcd %s: still running", m.Name)
 	}
 	return m.start()
+}
+
+// Signal sends sig to the member's process (SIGSTOP freezes it: its clients
+// see a member that accepts connections and never answers; SIGCONT wakes it).
+func (m *EtcdMember) Signal(sig os.Signal) error {
+	if m.proc == nil {
+		return fmt.Errorf("signalling etcd %s: not started", m.Name)
+	}
+	if err := m.proc.Signal(sig); err != nil {
+		return fmt.Errorf("signalling etcd %s: %w", m.Name, err)
+	}
+	return nil
 }

@@ -234,13 +234,20 @@ func (c *Client) guardedPut(ctx context.Context, held Held, key string, value []
 	return nil
 }
 
+// Sync is the sync key: the standbys the leader's commits wait for, each
+// holding every commit acknowledged before, as the leader of Epoch wrote
+// it. A standby proves it may take over only with a key of the epoch that
+// was lost: one left from an earlier epoch says nothing of this one.
+type Sync struct {
+	Leader   string   `json:"leader"`
+	Epoch    int64    `json:"epoch"`
+	Standbys []string `json:"standbys"`
+}
+
 // SetSync names the standbys that commits wait for and that hold every
 // acknowledged commit; only the current leader may write it.
 func (c *Client) SetSync(ctx context.Context, held Held, standbys []string) error {
-	b, err := json.Marshal(struct {
-		Leader   string   `json:"leader"`
-		Standbys []string `json:"standbys"`
-	}{held.Node, standbys})
+	b, err := json.Marshal(Sync{Leader: held.Node, Epoch: held.Epoch, Standbys: standbys})
 	if err != nil {
 		return fmt.Errorf("encoding %s: %w", c.syncKey, err)
 	}
@@ -255,14 +262,15 @@ func (c *Client) ClearSync(ctx context.Context, held Held) error {
 
 // ReadSync returns the standbys named in the sync key (nil when absent).
 func (c *Client) ReadSync(ctx context.Context) ([]string, error) {
-	var v struct {
-		Standbys []string `json:"standbys"`
-	}
-	ok, err := c.get(ctx, c.syncKey, &v)
-	if err != nil || !ok {
-		return nil, err
-	}
-	return v.Standbys, nil
+	s, err := c.ReadSyncKey(ctx)
+	return s.Standbys, err
+}
+
+// ReadSyncKey returns the sync key (zero when absent).
+func (c *Client) ReadSyncKey(ctx context.Context) (Sync, error) {
+	var v Sync
+	_, err := c.get(ctx, c.syncKey, &v)
+	return v, err
 }
 
 // PublishSeq publishes the sequences' positions (name → value the active

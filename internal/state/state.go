@@ -31,10 +31,20 @@ type Record struct {
 	// local and the peer database cluster recorded at init: a node refuses
 	// a database it was not initialised on. Empty in records made before
 	// they were kept; filled in then.
-	LocalSystemID string       `json:"local_system_id,omitempty"`
-	PeerSystemID  string       `json:"peer_system_id,omitempty"`
-	UpdatedAt     time.Time    `json:"updated_at"`
-	History       []Transition `json:"history,omitempty"`
+	LocalSystemID string `json:"local_system_id,omitempty"`
+	PeerSystemID  string `json:"peer_system_id,omitempty"`
+	// Divergence: this node, an old active behind a later epoch, committed
+	// transactions its successor never applied (SPEC §9 rule 5).
+	Divergence *Divergence  `json:"divergence,omitempty"`
+	UpdatedAt  time.Time    `json:"updated_at"`
+	History    []Transition `json:"history,omitempty"`
+}
+
+// Divergence is what an old active found it alone committed.
+type Divergence struct {
+	Epoch        uint64 `json:"epoch"` // the successor's
+	Transactions int    `json:"transactions"`
+	Report       string `json:"report"` // lost-<epoch>.jsonl in the state directory
 }
 
 // Transition is one entry of the bounded history.

@@ -22,12 +22,17 @@ const (
 	SyncDegraded        Reason = "synchronous_degraded"
 	StraySlot           Reason = "stray_slot"
 	PeerUnreachable     Reason = "peer_unreachable"
-	WrongDatabase       Reason = Reason(replication.FaultWrongDatabase)
+	// FailoverRefused: the active's lease is gone and this standby cannot
+	// prove it holds every acknowledged commit (SPEC §9 rule 4).
+	FailoverRefused Reason = "failover_refused"
+	// QuorumUnreachable: etcd does not answer this node.
+	QuorumUnreachable Reason = "quorum_unreachable"
+	WrongDatabase     Reason = Reason(replication.FaultWrongDatabase)
 )
 
 // Own are the supervisor's reasons, in a fixed order.
 var Own = []Reason{DatabaseUnreachable, CannotCommit, DiskFull, ServiceCheck,
-	ApplierNotStreaming, SyncDegraded, StraySlot, PeerUnreachable, WrongDatabase}
+	ApplierNotStreaming, SyncDegraded, StraySlot, PeerUnreachable, FailoverRefused, QuorumUnreachable, WrongDatabase}
 
 // Applier are the applier's reasons as fault reasons, in its order.
 var Applier = func() []Reason {

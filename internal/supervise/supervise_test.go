@@ -140,6 +140,7 @@ func TestApplierObservations(t *testing.T) {
 func TestStandbyUnfit(t *testing.T) {
 	fit := map[Reason]bool{
 		PeerUnreachable: true, StraySlot: true, SyncDegraded: true, ServiceCheck: true, CannotCommit: true,
+		FailoverRefused: true, QuorumUnreachable: true,
 		Reason(replication.FaultPrimaryUnreachable): true,
 	}
 	for _, st := range handshake.States {

@@ -1,4 +1,4 @@
-package daemon
+package switchover
 
 import (
 	"os"
@@ -31,7 +31,7 @@ func parseTestHolds(v string) map[handshake.State]time.Duration {
 
 var testHolds = parseTestHolds(os.Getenv(testHoldEnv))
 
-func (d *Daemon) testHold(st handshake.State) {
+func (d *Driver) testHold(st handshake.State) {
 	dur, ok := testHolds[st]
 	if !ok {
 		return
@@ -39,6 +39,6 @@ func (d *Daemon) testHold(st handshake.State) {
 	d.log.Warn().Str("state", string(st)).Dur("hold", dur).Msg("test hold: pausing after persisting the state (" + testHoldEnv + ")")
 	select {
 	case <-time.After(dur):
-	case <-d.ctx.Done():
+	case <-d.env.Context().Done():
 	}
 }

@@ -1,4 +1,4 @@
-package daemon
+package switchover
 
 import (
 	"context"
@@ -13,14 +13,14 @@ import (
 	"github.com/pgswitch/pgswitch/internal/schema"
 )
 
-// promote runs a planned switchover from this (active) node, reporting
+// Promote runs a planned switchover from this (active) node, reporting
 // every step through emit. It returns the result; its exit code is the
 // SPEC's.
-func (d *Daemon) promote(ctx context.Context, dryRun bool, emit func(api.PromoteEvent)) api.PromoteResult {
+func (d *Driver) Promote(ctx context.Context, dryRun bool, emit func(api.PromoteEvent)) api.PromoteResult {
 	start := time.Now()
 	res := func(outcome, reason string) api.PromoteResult {
 		r := api.PromoteResult{Outcome: outcome, Reason: reason, From: d.conf().Node.Name, To: d.conf().Peer.Name,
-			TookMS: time.Since(start).Milliseconds(), Epoch: d.epoch()}
+			TookMS: time.Since(start).Milliseconds(), Epoch: d.Epoch()}
 		switch outcome {
 		case api.PromoteDone, api.PromoteDryRun:
 			r.ExitCode = 0
@@ -29,7 +29,7 @@ func (d *Daemon) promote(ctx context.Context, dryRun bool, emit func(api.Promote
 		default:
 			r.ExitCode = 1
 		}
-		if ls := d.lastSwitchover(); ls != nil && outcome != api.PromoteDryRun && outcome != api.PromoteRefused {
+		if ls := d.LastSwitchover(); ls != nil && outcome != api.PromoteDryRun && outcome != api.PromoteRefused {
 			r.SwitchID, r.Steps = ls.ID, ls.Steps
 		}
 		return r
@@ -44,17 +44,15 @@ func (d *Daemon) promote(ctx context.Context, dryRun bool, emit func(api.Promote
 
 	unwatch := d.watchSteps(func(s api.Step) { emit(api.PromoteEvent{Step: &s}) })
 	defer unwatch()
-	id := newSwitchID()
-	acts, err := d.step(handshake.Event{Kind: handshake.EvPromote, SwitchID: id})
+	id := NewSwitchID()
+	acts, err := d.Step(handshake.Event{Kind: handshake.EvPromote, SwitchID: id})
 	if err != nil {
 		return res(api.PromoteRefused, err.Error())
 	}
 	// The switchover must finish even if the caller goes away.
-	d.drive(context.WithoutCancel(ctx), acts)
+	d.Drive(context.WithoutCancel(ctx), acts)
 
-	d.mu.Lock()
-	rec := d.rec
-	d.mu.Unlock()
+	rec := d.Record()
 	switch r, ok := handshake.ResultOf(rec.Node, id); {
 	case !ok:
 		return res(api.PromoteFenced, fmt.Sprintf("switchover ended in %s: %s", rec.State, rec.Reason))
@@ -67,38 +65,18 @@ func (d *Daemon) promote(ctx context.Context, dryRun bool, emit func(api.Promote
 	}
 }
 
-// watchSteps calls f with every step until the returned function is called.
-func (d *Daemon) watchSteps(f func(api.Step)) func() {
-	s := &d.switches
-	s.mu.Lock()
-	if s.watch == nil {
-		s.watch = map[int]func(api.Step){}
-	}
-	s.nextWatch++
-	id := s.nextWatch
-	s.watch[id] = f
-	s.mu.Unlock()
-	return func() {
-		s.mu.Lock()
-		delete(s.watch, id)
-		s.mu.Unlock()
-	}
-}
-
 // preconditions (SPEC §3 step 1): checked before anything changes.
-func (d *Daemon) preconditions(ctx context.Context) error {
-	d.mu.Lock()
-	rec, db := d.rec, d.db
-	d.mu.Unlock()
+func (d *Driver) preconditions(ctx context.Context) error {
+	rec := d.Record()
 	if !handshake.Takes(rec.State, handshake.EvPromote) {
 		return fmt.Errorf("%s is %s, not ACTIVE", d.conf().Node.Name, rec.State)
 	}
-	if !db.fresh() || !db.reachable || db.clientMode != "writable" {
-		return fmt.Errorf("%s's database is not writable (%s %s)", d.conf().Node.Name, db.clientMode, db.err)
+	if ok, why := d.env.Writable(); !ok {
+		return fmt.Errorf("%s's database is not writable (%s)", d.conf().Node.Name, why)
 	}
 	qctx, cancel := context.WithTimeout(ctx, d.conf().Switchover.StepTimeout)
 	defer cancel()
-	peer, err := d.peer().Status(qctx)
+	peer, err := d.peer.Status(qctx)
 	if err != nil {
 		return fmt.Errorf("peer %s unreachable or not authenticated: %w", d.conf().Peer.Name, err)
 	}
@@ -137,7 +115,7 @@ func (d *Daemon) preconditions(ctx context.Context) error {
 }
 
 // schemaDrift compares the replicated tables of both databases.
-func (d *Daemon) schemaDrift(ctx context.Context) ([]string, error) {
+func (d *Driver) schemaDrift(ctx context.Context) ([]string, error) {
 	local, err := pgutil.Connect(ctx, d.conf().Postgres.DSN, pgutil.Options{AppName: d.conf().ApplicationName() + "_check"})
 	if err != nil {
 		return nil, fmt.Errorf("comparing schemas: %w", err)
@@ -148,9 +126,8 @@ func (d *Daemon) schemaDrift(ctx context.Context) ([]string, error) {
 		return nil, fmt.Errorf("comparing schemas: %s's database: %w", d.conf().Peer.Name, err)
 	}
 	defer peer.Close(context.Background())
-	d.mu.Lock()
-	localID, peerID := d.rec.LocalSystemID, d.rec.PeerSystemID
-	d.mu.Unlock()
+	rec := d.Record()
+	localID, peerID := rec.LocalSystemID, rec.PeerSystemID
 	if _, err := pgutil.VerifySystemID(ctx, local, d.conf().Postgres.DSN, "local", localID); err != nil {
 		return nil, err
 	}
@@ -183,20 +160,20 @@ func (d *Daemon) schemaDrift(ctx context.Context) ([]string, error) {
 }
 
 // actFence: fence the database, end client sessions, write the marker.
-func (d *Daemon) actFence(ctx context.Context) (handshake.Event, bool) {
+func (d *Driver) actFence(ctx context.Context) (handshake.Event, bool) {
 	id := d.switchID()
 	ctx, cancel := context.WithTimeout(ctx, d.conf().Switchover.StepTimeout)
 	defer cancel()
-	rep, err := d.localDB().Fence(ctx)
+	rep, err := d.LocalDB().Fence(ctx)
 	if err != nil {
 		return handshake.Event{Kind: handshake.EvFailed, SwitchID: id, Reason: "fence: " + err.Error()}, true
 	}
 	markerStart := time.Now()
-	lsn, err := d.localDB().WriteMarker(ctx, markerContent(id))
+	lsn, err := d.LocalDB().WriteMarker(ctx, markerContent(id))
 	if err != nil {
 		return handshake.Event{Kind: handshake.EvFailed, SwitchID: id, Reason: "marker: " + err.Error()}, true
 	}
-	d.logger().Info().Int("terminated", rep.Terminated).Int("rounds", rep.Rounds).
+	d.Logger().Info().Int("terminated", rep.Terminated).Int("rounds", rep.Rounds).
 		Dur("connect", rep.Connect).Dur("fence_sql", rep.Statement).Dur("fence", rep.Took).
 		Dur("marker", time.Since(markerStart)).Str("lsn", lsn.String()).Msg("fenced; switch marker written")
 	return handshake.Event{Kind: handshake.EvFenced, SwitchID: id, FenceLSN: lsn.String()}, true
@@ -205,13 +182,11 @@ func (d *Daemon) actFence(ctx context.Context) (handshake.Event, bool) {
 func markerContent(switchID string) string { return "fence:" + switchID }
 
 // actSendRequest: ask the standby and wait for its answer.
-func (d *Daemon) actSendRequest(ctx context.Context) (handshake.Event, bool) {
-	d.mu.Lock()
-	rec := d.rec
-	d.mu.Unlock()
+func (d *Driver) actSendRequest(ctx context.Context) (handshake.Event, bool) {
+	rec := d.Record()
 	ctx, cancel := context.WithTimeout(ctx, d.conf().Switchover.CatchupTimeout+d.conf().Switchover.StepTimeout)
 	defer cancel()
-	ans, err := d.peer().Request(ctx, api.PeerRequest{From: d.conf().Node.Name, SwitchID: rec.SwitchID, Epoch: rec.Epoch, FenceLSN: rec.FenceLSN})
+	ans, err := d.peer.Request(ctx, api.PeerRequest{From: d.conf().Node.Name, SwitchID: rec.SwitchID, Epoch: rec.Epoch, FenceLSN: rec.FenceLSN})
 	d.emitPeerSteps(ans.Steps)
 	switch {
 	case err != nil:
@@ -222,63 +197,46 @@ func (d *Daemon) actSendRequest(ctx context.Context) (handshake.Event, bool) {
 	return handshake.Event{Kind: handshake.EvPeerAgreed, SwitchID: rec.SwitchID}, true
 }
 
-// emitPeerSteps adds the peer's transitions to the switchover record.
-func (d *Daemon) emitPeerSteps(steps []api.Step) {
-	s := &d.switches
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, st := range steps {
-		if s.cur != nil {
-			s.cur.Steps = append(s.cur.Steps, st)
-		}
-		for _, w := range s.watch {
-			w(st)
-		}
-	}
-}
-
 // actSendAbort tells the peer, best effort.
-func (d *Daemon) actSendAbort(ctx context.Context) {
-	d.mu.Lock()
-	rec := d.rec
-	d.mu.Unlock()
+func (d *Driver) actSendAbort(ctx context.Context) {
+	rec := d.Record()
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	if err := d.peer().Abort(ctx, api.PeerAbort{From: d.conf().Node.Name, SwitchID: rec.SwitchID, Epoch: rec.Epoch}); err != nil {
-		d.logger().Warn().Err(err).Msg("could not tell the peer that the switchover is abandoned")
+	if err := d.peer.Abort(ctx, api.PeerAbort{From: d.conf().Node.Name, SwitchID: rec.SwitchID, Epoch: rec.Epoch}); err != nil {
+		d.Logger().Warn().Err(err).Msg("could not tell the peer that the switchover is abandoned")
 	}
 }
 
 // actUnfence makes the database writable again (or read-only for a
 // standby), retrying briefly; the reconcile loop keeps trying after that.
-func (d *Daemon) actUnfence(ctx context.Context, writable bool) {
+func (d *Driver) Unfence(ctx context.Context, writable bool) {
 	var err error
 	for i := 0; i < 5; i++ {
 		uctx, cancel := context.WithTimeout(ctx, d.conf().Switchover.StepTimeout)
-		err = d.localDB().Unfence(uctx, writable)
+		err = d.LocalDB().Unfence(uctx, writable)
 		cancel()
 		if err == nil {
-			d.refreshDB(ctx)
+			d.env.RefreshDB()
 			return
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	d.logger().Error().Err(err).Bool("writable", writable).Msg("could not lift the fence; will keep trying")
+	d.Logger().Error().Err(err).Bool("writable", writable).Msg("could not lift the fence; will keep trying")
 }
 
 // actSwitchOut: stop the service program and release the VIP.
-func (d *Daemon) actSwitchOut(ctx context.Context) (handshake.Event, bool) {
+func (d *Driver) actSwitchOut(ctx context.Context) (handshake.Event, bool) {
 	id := d.switchID()
 	// Anyone who slipped in since the fence is ended now.
 	tctx, cancel := context.WithTimeout(ctx, d.conf().Switchover.StepTimeout)
-	if _, err := d.localDB().TerminateClients(tctx); err != nil {
-		d.logger().Warn().Err(err).Msg("ending client sessions before switching out")
+	if _, err := d.LocalDB().TerminateClients(tctx); err != nil {
+		d.Logger().Warn().Err(err).Msg("ending client sessions before switching out")
 	}
 	cancel()
-	if err := d.stopService(ctx); err != nil {
+	if err := d.env.StopService(ctx); err != nil {
 		return handshake.Event{Kind: handshake.EvFailed, SwitchID: id, Reason: "service stop: " + err.Error()}, true
 	}
-	if err := d.releaseVIP(ctx); err != nil {
+	if err := d.env.ReleaseVIP(ctx); err != nil {
 		return handshake.Event{Kind: handshake.EvFailed, SwitchID: id, Reason: "VIP release: " + err.Error()}, true
 	}
 	return handshake.Event{Kind: handshake.EvSwitchedOut, SwitchID: id}, true
@@ -286,37 +244,33 @@ func (d *Daemon) actSwitchOut(ctx context.Context) (handshake.Event, bool) {
 
 // actSendSwitchOut tells the standby to switch in and waits for it to be
 // ACTIVE. Without a clear answer it resolves with the peer.
-func (d *Daemon) actSendSwitchOut(ctx context.Context) (handshake.Event, bool) {
-	d.mu.Lock()
-	rec := d.rec
-	d.mu.Unlock()
+func (d *Driver) actSendSwitchOut(ctx context.Context) (handshake.Event, bool) {
+	rec := d.Record()
 	sctx, cancel := context.WithTimeout(ctx, d.switchInBudget())
 	defer cancel()
-	ans, err := d.peer().SwitchOut(sctx, api.PeerSwitchOut{From: d.conf().Node.Name, SwitchID: rec.SwitchID, Epoch: rec.Epoch})
+	ans, err := d.peer.SwitchOut(sctx, api.PeerSwitchOut{From: d.conf().Node.Name, SwitchID: rec.SwitchID, Epoch: rec.Epoch})
 	d.emitPeerSteps(ans.Steps)
 	if err == nil && handshake.Outcome(ans.Outcome) == handshake.OutcomeActive {
 		return handshake.Event{Kind: handshake.EvPeerActive, SwitchID: ans.SwitchID, Epoch: ans.Epoch, ReverseLSN: ans.ReverseLSN}, true
 	}
-	d.logger().Warn().Err(err).Msg("no clear answer to SWITCH_OUT; asking the peer what it did")
-	return d.actQueryPeer(ctx, d.switchInBudget())
+	d.Logger().Warn().Err(err).Msg("no clear answer to SWITCH_OUT; asking the peer what it did")
+	return d.QueryPeer(ctx, d.switchInBudget())
 }
 
 // switchInBudget bounds how long the standby may take to switch in.
-func (d *Daemon) switchInBudget() time.Duration {
+func (d *Driver) switchInBudget() time.Duration {
 	return 2*d.conf().Switchover.StepTimeout + d.conf().Service.Timeout
 }
 
 // actQueryPeer asks the peer what became of the switchover until it gives
 // a final answer or the budget runs out.
-func (d *Daemon) actQueryPeer(ctx context.Context, budget time.Duration) (handshake.Event, bool) {
-	d.mu.Lock()
-	rec := d.rec
-	d.mu.Unlock()
+func (d *Driver) QueryPeer(ctx context.Context, budget time.Duration) (handshake.Event, bool) {
+	rec := d.Record()
 	deadline := time.Now().Add(budget)
 	var lastErr error
 	for time.Now().Before(deadline) {
 		qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		ans, err := d.peer().Resolve(qctx, api.PeerResolve{From: d.conf().Node.Name, SwitchID: rec.SwitchID, Epoch: rec.Epoch})
+		ans, err := d.peer.Resolve(qctx, api.PeerResolve{From: d.conf().Node.Name, SwitchID: rec.SwitchID, Epoch: rec.Epoch})
 		cancel()
 		switch {
 		case err != nil:
@@ -340,34 +294,32 @@ func (d *Daemon) actQueryPeer(ctx context.Context, budget time.Duration) (handsh
 }
 
 // actResume: the VIP and the service again (an aborted switch-out).
-func (d *Daemon) actResume(ctx context.Context) {
-	if err := d.bindVIP(ctx); err != nil {
-		d.logger().Error().Err(err).Msg("binding the VIP again")
+func (d *Driver) actResume(ctx context.Context) {
+	if err := d.env.BindVIP(ctx); err != nil {
+		d.Logger().Error().Err(err).Msg("binding the VIP again")
 	}
-	if err := d.startService(ctx); err != nil {
-		d.logger().Error().Err(err).Msg("starting the service again")
+	if err := d.env.StartService(ctx); err != nil {
+		d.Logger().Error().Err(err).Msg("starting the service again")
 	}
 }
 
 // actFollow makes the old active a standby of the new one: read-only for
 // clients, its own slot for the peer dropped, the origin at the reverse
 // slot's consistent point. The reconcile loop then starts the applier.
-func (d *Daemon) actFollow(ctx context.Context) {
-	d.mu.Lock()
-	rec := d.rec
-	d.mu.Unlock()
+func (d *Driver) actFollow(ctx context.Context) {
+	rec := d.Record()
 	from, err := parseLSN(rec.ReverseLSN)
 	if err != nil {
-		d.logger().Error().Err(err).Msg("reverse slot position")
+		d.Logger().Error().Err(err).Msg("reverse slot position")
 	}
 	for attempt := 0; ; attempt++ {
 		fctx, cancel := context.WithTimeout(ctx, d.conf().Switchover.StepTimeout)
-		err = d.localDB().Unfence(fctx, false)
+		err = d.LocalDB().Unfence(fctx, false)
 		if err == nil {
-			err = d.localDB().DropSlot(fctx, d.conf().PeerSlotName())
+			err = d.LocalDB().DropSlot(fctx, d.conf().PeerSlotName())
 		}
 		if err == nil && from != 0 {
-			err = d.localDB().Follow(fctx, d.conf().OriginName(), from)
+			err = d.LocalDB().Follow(fctx, d.conf().OriginName(), from)
 		}
 		cancel()
 		if err == nil || attempt >= 20 || ctx.Err() != nil {
@@ -376,15 +328,9 @@ func (d *Daemon) actFollow(ctx context.Context) {
 		time.Sleep(250 * time.Millisecond)
 	}
 	if err != nil {
-		d.logger().Error().Err(err).Msg("preparing to follow the new active")
+		d.Logger().Error().Err(err).Msg("preparing to follow the new active")
 		return
 	}
-	d.refreshDB(ctx)
-	d.logger().Info().Str("lsn", rec.ReverseLSN).Str("slot", d.conf().SlotName()).Msg("following the new active from the reverse slot")
-}
-
-func (d *Daemon) switchID() string {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.rec.SwitchID
+	d.env.RefreshDB()
+	d.Logger().Info().Str("lsn", rec.ReverseLSN).Str("slot", d.conf().SlotName()).Msg("following the new active from the reverse slot")
 }
