@@ -419,13 +419,13 @@ func (pp *patroniPair) crash(ctx context.Context) (time.Time, error) {
 
 // rejoin starts the lost node's Patroni again: it rewinds its database
 // (discarding what the new leader lacks) and follows.
-func (pp *patroniPair) rejoin(context.Context) error {
+func (pp *patroniPair) rejoin(context.Context) (map[int64]bool, error) {
 	if pp.lost == nil {
-		return nil
+		return nil, nil
 	}
 	n := pp.lost
 	pp.lost = nil
-	return pp.start(n)
+	return nil, pp.start(n)
 }
 
 func (pp *patroniPair) ids(ctx context.Context) (map[int64]bool, error) {

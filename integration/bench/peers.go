@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -15,6 +17,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgswitch/pgswitch/integration/harness"
+	"github.com/pgswitch/pgswitch/internal/api"
+	"github.com/pgswitch/pgswitch/internal/pgtest"
 )
 
 // The comparison with the field (make bench's "peers" part, issue 12): the
@@ -47,12 +51,14 @@ type peer struct {
 	// failover to measure.
 	crash func(ctx context.Context) (time.Time, error)
 	// rejoin brings the lost node back after a crash (it may still be
-	// catching up when rejoin returns; ready waits for it).
-	rejoin func(ctx context.Context) error
+	// catching up when rejoin returns; ready waits for it) and returns the
+	// ids of the writes it reported to the operator as lost (nil: the
+	// system has no such report).
+	rejoin func(ctx context.Context) (map[int64]bool, error)
 	// ids are the writes table's ids on the current primary.
 	ids func(ctx context.Context) (map[int64]bool, error)
-	// tells is whether the system told the operator which acknowledged
-	// writes a failover lost.
+	// tells is whether the system tells the operator which acknowledged
+	// writes a failover lost, when rejoin reports nothing.
 	tells string
 }
 
@@ -65,6 +71,7 @@ type peerRun struct {
 	pause       time.Duration
 	took        time.Duration // the switchover command
 	acked, lost int
+	reported    int // lost acknowledged writes the system listed (-1: no report)
 	note        string
 }
 
@@ -165,9 +172,19 @@ func peerOnce(ctx context.Context, pr peer, t target, crash bool) (peerRun, erro
 		return r, fmt.Errorf("reading the ids on the primary: %w", err)
 	}
 	r.acked, r.lost = len(acks), harness.Missing(acks, have)
+	r.reported = -1
 	if crash {
-		if err := pr.rejoin(ectx); err != nil {
+		listed, err := pr.rejoin(ectx)
+		if err != nil {
 			return r, fmt.Errorf("bringing the lost node back: %w", err)
+		}
+		if listed != nil {
+			r.reported = 0
+			for _, a := range acks {
+				if !have[a.ID] && listed[a.ID] {
+					r.reported++
+				}
+			}
 		}
 	}
 	return r, nil
@@ -262,30 +279,27 @@ func measurePgaf(ctx context.Context, dir string, runs int) ([]peerResult, error
 }
 
 // measurePgswitchPeer measures pgswitch's pair in namespaces with its
-// defaults (no quorum: no unplanned failover yet).
+// defaults and a quorum (an etcd member on a host of its own).
 func measurePgswitchPeer(ctx context.Context, dir string, runs int) ([]peerResult, error) {
-	v, err := newVIPPair(ctx, dir)
+	v, err := newVIPPair(ctx, dir, true)
 	if err != nil {
 		return nil, fmt.Errorf("pgswitch: %w", err)
 	}
 	defer v.Close()
-	for _, n := range v.p.Nodes {
-		if err := v.p.StartDaemon(ctx, n); err != nil {
-			return nil, fmt.Errorf("pgswitch: %w", err)
-		}
+	if err := v.start(ctx); err != nil {
+		return nil, fmt.Errorf("pgswitch: %w", err)
 	}
 	res, err := measurePeer(ctx, pgswitchPeer(v), runs)
 	return []peerResult{res}, err
 }
 
-// pgswitchPeer is pgswitch's pair as a peer. crash stays nil until the
-// unplanned failover (SPEC §9) lands: then it kills every process of the
-// active's host and cuts its link (v.top.Cut).
+// pgswitchPeer is pgswitch's pair as a peer.
 func pgswitchPeer(v *vipPair) peer {
+	var lost *harness.Node // the active whose host was lost
 	return peer{
 		name: "pgswitch defaults",
-		setup: "pgswitch: two hosts in network namespaces on a bridge with the VIP, the writer in a third; " +
-			"switchover: pgswitch promote on the active",
+		setup: "pgswitch: two hosts in network namespaces on a bridge with the VIP, etcd on a third, the writer in a fourth; " +
+			"switchover: pgswitch promote on the active; host loss = SIGKILL of the active's daemon, postmaster and backends, then its link cut",
 		targets: []target{v.viaVIP(), v.viaHosts()},
 		ready: func(ctx context.Context) error {
 			active, standby := v.active(ctx)
@@ -298,12 +312,104 @@ func pgswitchPeer(v *vipPair) peer {
 			steps, took, err := v.promote(ctx)
 			return took, steps, err
 		},
+		crash: func(ctx context.Context) (time.Time, error) {
+			active, _ := v.active(ctx)
+			pm, err := active.Cluster.PostmasterPID()
+			if err != nil {
+				return time.Time{}, err
+			}
+			at, err := pgtest.KillTrees(10*time.Second, active.Daemon.Pid(), pm)
+			if err != nil {
+				return at, err
+			}
+			if err := active.Daemon.Kill9(); err != nil { // reaps it
+				return at, err
+			}
+			lost = active
+			return at, v.top.Cut(host(v, active))
+		},
+		rejoin: func(ctx context.Context) (map[int64]bool, error) {
+			n := lost
+			lost = nil
+			listed, err := pgswitchComesBack(ctx, v, n)
+			if err != nil {
+				return nil, err
+			}
+			// pgswitch rejoin is not built: an old active with lost
+			// transactions stays SELF_FENCED. A fresh pair on the same
+			// network (the same VIP and addresses) for the next run.
+			v.p.Close()
+			if err := v.build(ctx); err != nil {
+				return nil, err
+			}
+			return listed, v.start(ctx)
+		},
 		ids: func(ctx context.Context) (map[int64]bool, error) {
 			active, _ := v.active(ctx)
 			return harness.IDs(ctx, active, "SELECT id FROM writes")
 		},
-		tells: "— (no unplanned failover yet)",
+		tells: "—",
 	}
+}
+
+// host is the name of n's host in v's topology.
+func host(v *vipPair, n *harness.Node) string {
+	if n == v.p.Nodes[0] {
+		return "a"
+	}
+	return "b"
+}
+
+// pgswitchComesBack heals the lost host's link, starts its database and
+// daemon again, waits for its verdict — STANDBY when nothing was lost, else
+// a lost-transaction report — and returns the ids of the writes the report
+// lists.
+func pgswitchComesBack(ctx context.Context, v *vipPair, n *harness.Node) (map[int64]bool, error) {
+	if err := v.top.Heal(host(v, n)); err != nil {
+		return nil, err
+	}
+	if err := n.Cluster.StartServer(ctx); err != nil {
+		return nil, err
+	}
+	if err := v.p.StartDaemon(ctx, n); err != nil {
+		return nil, err
+	}
+	var st api.Status
+	if err := pgtest.WaitFor(ctx, n.Name+" back as STANDBY or with a lost-transaction report", func() (bool, error) {
+		var err error
+		st, err = v.p.Status(ctx, n)
+		return err == nil && (st.State == "STANDBY" || st.Divergence != nil), err
+	}); err != nil {
+		return nil, err
+	}
+	listed := map[int64]bool{}
+	if st.Divergence == nil {
+		return listed, nil
+	}
+	data, err := os.ReadFile(st.Divergence.Report)
+	if err != nil {
+		return nil, fmt.Errorf("reading the lost-transaction report: %w", err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		var tx struct {
+			Changes []struct {
+				Op    string             `json:"op"`
+				Table string             `json:"table"`
+				New   map[string]*string `json:"new"`
+			} `json:"changes"`
+		}
+		if err := json.Unmarshal([]byte(line), &tx); err != nil {
+			return nil, fmt.Errorf("reading the lost-transaction report %s: %w", st.Divergence.Report, err)
+		}
+		for _, c := range tx.Changes {
+			if c.Op == "INSERT" && c.Table == "public.writes" && c.New["id"] != nil {
+				if id, err := strconv.ParseInt(*c.New["id"], 10, 64); err == nil {
+					listed[id] = true
+				}
+			}
+		}
+	}
+	return listed, nil
 }
 
 func (r peersReport) print(w io.Writer) {
@@ -347,9 +453,11 @@ func (r peersReport) print(w io.Writer) {
 		}
 		return lostCell(res.crashes)
 	})
-	row("told the operator which", func(res peerResult) string { return res.tells })
+	row("told the operator which", func(res peerResult) string { return toldCell(res) })
 	tw.Flush()
-	fmt.Fprintln(w, "\n¹ pgswitch's unplanned failover (SPEC §9) has not landed; its column fills in once pgswitchPeer has a crash function.")
+	if slices.ContainsFunc(r.results, func(res peerResult) bool { return res.noCrash }) {
+		fmt.Fprintln(w, "\n¹ no unplanned failover in this column.")
+	}
 	fmt.Fprintln(w, "write pause: the longest gap between two acknowledged writes from 0.5 s before the command until a second after writes resumed;")
 	fmt.Fprintln(w, "  host lost: SIGKILL of every process of the primary's node at once, then the time until the first write is acknowledged (by the new primary).")
 	fmt.Fprintln(w, "the writer: one client, reconnecting 10 ms after any error, 300 ms connect timeout per host; lost = acknowledged ids missing on the primary afterwards.")
@@ -360,7 +468,11 @@ func (r peersReport) print(w io.Writer) {
 			if i >= len(res.switchovers) {
 				kind, fig = "host loss", fmt.Sprintf("loss → first write %v", run.pause.Round(time.Millisecond))
 			}
-			fmt.Fprintf(w, "  %s via %s: %s, %d of %d acknowledged writes lost; %s\n", kind, run.target, fig, run.lost, run.acked, run.note)
+			fig += fmt.Sprintf(", %d of %d acknowledged writes lost", run.lost, run.acked)
+			if run.reported >= 0 {
+				fig += fmt.Sprintf(" (%d of them listed in the lost-transaction report)", run.reported)
+			}
+			fmt.Fprintf(w, "  %s via %s: %s; %s\n", kind, run.target, fig, run.note)
 		}
 	}
 	fmt.Fprintf(w, "the comparison took %v\n", r.took.Round(time.Second))
@@ -383,6 +495,22 @@ func spread(runs []peerRun, via string, f func(peerRun) time.Duration) string {
 }
 
 func secs(d time.Duration) string { return fmt.Sprintf("%.2f", d.Seconds()) }
+
+// toldCell says whether the system reported what its host losses lost.
+func toldCell(res peerResult) string {
+	lost, reported := 0, 0
+	for _, r := range res.crashes {
+		if r.reported < 0 {
+			return res.tells
+		}
+		lost += r.lost
+		reported += r.reported
+	}
+	if len(res.crashes) == 0 {
+		return res.tells
+	}
+	return fmt.Sprintf("yes: %d of %d listed in lost-<epoch>.jsonl", reported, lost)
+}
 
 // lostCell is "lost of acknowledged" over the runs, with each run's count
 // when any was lost.

@@ -247,13 +247,13 @@ func (pa *pgafPair) crash(ctx context.Context) (time.Time, error) {
 
 // rejoin runs the lost node's pg_autoctl again: the monitor has it demoted,
 // and it rewinds and follows.
-func (pa *pgafPair) rejoin(context.Context) error {
+func (pa *pgafPair) rejoin(context.Context) (map[int64]bool, error) {
 	if pa.lost == nil {
-		return nil
+		return nil, nil
 	}
 	n := pa.lost
 	pa.lost = nil
-	return pa.start(n, "run", "--pgdata", n.data())
+	return nil, pa.start(n, "run", "--pgdata", n.data())
 }
 
 func (pa *pgafPair) peer() peer {

@@ -42,22 +42,31 @@ type switchResult struct {
 }
 
 // vipPair is pgswitch's pair of the switchover figures: two hosts in
-// network namespaces sharing a VIP, a third host for the clients; the pair
-// is initialised, its daemons not started yet.
+// network namespaces sharing a VIP, a third host for the clients and, with
+// a quorum, a fourth for etcd; the pair is initialised, its daemons not
+// started yet.
 type vipPair struct {
 	top  *pgtest.NetTopology
+	etcd *pgtest.Etcd // nil: no quorum
 	p    *harness.Pair
+	dir  string
+	gen  int // pairs built on this network so far (rebuild)
 	vip  string
 	port int // PostgreSQL's, the same on both hosts
 }
 
-// newVIPPair builds a vipPair in dir (made here); on error nothing is left.
-func newVIPPair(ctx context.Context, dir string) (_ *vipPair, err error) {
-	top, err := pgtest.NewNetTopologyE("a", "b", "client")
+// newVIPPair builds a vipPair in dir (made here), with an etcd member on
+// its own host when quorum is set; on error nothing is left.
+func newVIPPair(ctx context.Context, dir string, quorum bool) (_ *vipPair, err error) {
+	hosts := []string{"a", "b", "client"}
+	if quorum {
+		hosts = append(hosts, "etcd")
+	}
+	top, err := pgtest.NewNetTopologyE(hosts...)
 	if err != nil {
 		return nil, err
 	}
-	v := &vipPair{top: top, vip: top.FreeAddr(0)}
+	v := &vipPair{top: top, dir: dir, vip: top.FreeAddr(0)}
 	defer func() {
 		if err != nil {
 			v.Close()
@@ -69,30 +78,65 @@ func newVIPPair(ctx context.Context, dir string) (_ *vipPair, err error) {
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		return nil, err
 	}
-	conf := maps.Clone(settings)
-	conf["listen_addresses"] = "*"
+	if quorum {
+		etcdDir := filepath.Join(dir, "etcd")
+		if err := os.Mkdir(etcdDir, 0o700); err != nil {
+			return nil, err
+		}
+		h := top.Hosts["etcd"]
+		if v.etcd, err = pgtest.NewEtcd(ctx, etcdDir, 1, h.NS, h.Addr); err != nil {
+			return nil, err
+		}
+	}
 	progress("%s: building a pair in network namespaces with VIP %s", filepath.Base(dir), v.vip)
-	v.p, err = harness.New(ctx, harness.Options{
-		Dir: dir, Schema: switchSchema, Settings: conf, Port: v.port,
-		NetNS: [2]string{top.Hosts["a"].NS, top.Hosts["b"].NS},
-		Addrs: [2]string{top.Hosts["a"].Addr, top.Hosts["b"].Addr},
-		Config: func(int) []string {
-			return []string{"vip:", fmt.Sprintf("  address: %s/%d", v.vip, top.PrefixLen()), "  interface: eth0", "  garp_interval: 50ms"}
-		},
-	})
-	if err != nil {
-		return nil, err
-	}
-	if err := v.p.Init(ctx); err != nil {
-		return nil, err
-	}
-	return v, nil
+	return v, v.build(ctx)
 }
 
-// Close stops the daemons and removes the clusters and the namespaces.
+// build creates and initialises a new pair on v's network, in its own
+// directory and, with a quorum, as its own cluster in etcd.
+func (v *vipPair) build(ctx context.Context) error {
+	v.gen++
+	dir := filepath.Join(v.dir, fmt.Sprintf("pair%d", v.gen))
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return err
+	}
+	conf := maps.Clone(settings)
+	conf["listen_addresses"] = "*"
+	lines := []string{"vip:", fmt.Sprintf("  address: %s/%d", v.vip, v.top.PrefixLen()), "  interface: eth0", "  garp_interval: 50ms"}
+	if v.etcd != nil {
+		lines = append(lines, "quorum:", "  endpoints: ["+v.etcd.Endpoints()[0]+"]", fmt.Sprintf("  cluster: bench%d", v.gen))
+	}
+	var err error
+	v.p, err = harness.New(ctx, harness.Options{
+		Dir: dir, Schema: switchSchema, Settings: conf, Port: v.port,
+		NetNS:  [2]string{v.top.Hosts["a"].NS, v.top.Hosts["b"].NS},
+		Addrs:  [2]string{v.top.Hosts["a"].Addr, v.top.Hosts["b"].Addr},
+		Config: func(int) []string { return lines },
+	})
+	if err != nil {
+		return err
+	}
+	return v.p.Init(ctx)
+}
+
+// start starts both daemons and waits until the standby streams.
+func (v *vipPair) start(ctx context.Context) error {
+	for _, n := range v.p.Nodes {
+		if err := v.p.StartDaemon(ctx, n); err != nil {
+			return err
+		}
+	}
+	return v.p.WaitStreaming(ctx, v.p.Nodes[1], true)
+}
+
+// Close stops the daemons and removes the clusters, etcd and the
+// namespaces.
 func (v *vipPair) Close() {
 	if v.p != nil {
 		v.p.Close()
+	}
+	if v.etcd != nil {
+		_ = v.etcd.Close()
 	}
 	v.top.Close()
 }
@@ -146,7 +190,7 @@ func runSwitchovers(ctx context.Context, work string, rounds int) (switchResult,
 		res.skipped = "needs root (network namespaces for the VIP)"
 		return res, nil
 	}
-	v, err := newVIPPair(ctx, filepath.Join(work, "switchover"))
+	v, err := newVIPPair(ctx, filepath.Join(work, "switchover"), false)
 	if err != nil {
 		return res, err
 	}
