@@ -57,7 +57,7 @@ func main() {
 	flag.BoolVar(&o.peers, "peers", true, "compare switchovers and host losses with Patroni's on the same machine (needs root)")
 	flag.IntVar(&o.peerRuns, "peer-runs", 3, "runs of each figure in the comparison with the peers")
 	flag.StringVar(&o.peerSystems, "peer-systems", "pgswitch,patroni",
-		"comma-separated systems the comparison measures: "+strings.Join(peerSystems, ", ")+" (pg_auto_failover adds about 3 minutes)")
+		"comma-separated systems the comparison measures: "+strings.Join(peerSystems, ", ")+" (pg_auto_failover adds about 3½ minutes)")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
