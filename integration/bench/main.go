@@ -3,7 +3,11 @@
 //
 //   - how fast a backlog of pgbench -N transactions, written while the
 //     applier was stopped, is applied once it starts;
-//   - the replay lag the primary's walsender reports at a steady rate.
+//   - the replay lag the primary's walsender reports at a steady rate;
+//   - the write pause of switchovers under load through the VIP;
+//   - side by side with Patroni on the same machine (the peers part):
+//     planned switchovers, host losses and acknowledged writes lost,
+//     under the same writer.
 //
 // Progress goes to stderr, the results to stdout.
 package main
@@ -17,6 +21,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -37,6 +42,9 @@ type options struct {
 	switchovers int           // switchovers to time under load (0: none)
 	alone       bool          // also measure pgswitch's backlog with every source transaction applied alone
 	profile     string        // directory for CPU profiles of the daemon during the backlog
+	peers       bool          // compare with Patroni (make bench's peers part)
+	peerRuns    int           // runs of each figure in the comparison
+	peerSystems string        // comma-separated: which systems the comparison measures
 }
 
 func main() {
@@ -45,19 +53,24 @@ func main() {
 	flag.IntVar(&o.rate, "rate", 2000, "transactions per second (pgbench -R) during the lag measurement")
 	flag.DurationVar(&o.duration, "duration", 20*time.Second, "length of the lag measurement (pgbench -T)")
 	flag.IntVar(&o.scale, "scale", 10, "pgbench scale factor (pgbench -i -s)")
-	flag.StringVar(&o.only, "only", "both", "which to measure: pgswitch, native or both")
+	flag.StringVar(&o.only, "only", "both", "which to measure: pgswitch, native or both (both: then the switchovers and the comparison with the peers), or peers (only the comparison)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory with the daemon logs")
 	flag.IntVar(&o.switchovers, "switchovers", 5, "switchovers to time under a write load through the VIP (needs root)")
 	flag.StringVar(&o.profile, "profile", "", "write a CPU profile of pgswitch's daemon during each backlog into this directory (go tool pprof)")
 	flag.BoolVar(&o.alone, "alone", true, "also replay the backlog with replication.group_max = 1 (each source transaction alone), for comparison")
+	flag.BoolVar(&o.peers, "peers", true, "compare switchovers and host losses with Patroni's on the same machine (needs root)")
+	flag.IntVar(&o.peerRuns, "peer-runs", 3, "runs of each figure in the comparison with the peers")
+	flag.StringVar(&o.peerSystems, "peer-systems", "pgswitch,patroni",
+		"comma-separated systems the comparison measures: "+strings.Join(peerSystems, ", ")+" (pg_auto_failover adds about 3½ minutes)")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, o)
+	interrupted := ctx.Err() != nil // before stop, which cancels ctx
 	stop()
 	pgtest.Cleanup()
 	if err != nil {
-		if ctx.Err() != nil {
+		if interrupted {
 			err = fmt.Errorf("interrupted (everything removed): %w", err)
 		}
 		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
@@ -80,8 +93,14 @@ func (o options) profilePath(name string) string {
 
 func (o options) validate() error {
 	switch {
-	case o.only != "pgswitch" && o.only != "native" && o.only != "both":
-		return fmt.Errorf("-only %q: want pgswitch, native or both", o.only)
+	case o.only != "pgswitch" && o.only != "native" && o.only != "both" && o.only != "peers":
+		return fmt.Errorf("-only %q: want pgswitch, native, both or peers", o.only)
+	case o.only == "peers" && !o.peers:
+		return errors.New("-only peers with -peers=false: nothing to measure")
+	case o.peers && o.peerRuns < 1:
+		return fmt.Errorf("-peer-runs %d: want at least 1", o.peerRuns)
+	case o.peers && !validPeerSystems(o.peerSystems):
+		return fmt.Errorf("-peer-systems %q: want a comma-separated list of %s", o.peerSystems, strings.Join(peerSystems, ", "))
 	case o.backlog < backlogClients:
 		return fmt.Errorf("-backlog %d: want at least %d", o.backlog, backlogClients)
 	case o.rate <= 0 || o.scale <= 0:
@@ -110,6 +129,25 @@ func run(ctx context.Context, o options) error {
 		defer os.RemoveAll(work)
 	}
 
+	if o.only != "peers" {
+		if err := runApplyAndSwitchovers(ctx, o, work); err != nil {
+			return err
+		}
+	}
+	if !o.peers || (o.only != "both" && o.only != "peers") {
+		return nil
+	}
+	rep, err := runPeers(ctx, work, o.peerRuns, strings.Split(o.peerSystems, ","))
+	if err != nil {
+		return fmt.Errorf("comparison with the peers: %w", err)
+	}
+	rep.print(os.Stdout)
+	return nil
+}
+
+// runApplyAndSwitchovers is the apply figures beside native logical
+// replication, then the switchovers under load through the VIP.
+func runApplyAndSwitchovers(ctx context.Context, o options, work string) error {
 	var systems []system
 	if o.only != "native" {
 		systems = append(systems, pgswitchSystem("pgswitch", "pgswitch (defaults: grouped)", nil, o.profilePath("pgswitch")))
@@ -214,6 +252,15 @@ func measure(ctx context.Context, o options, sys system, p *harness.Pair) (resul
 		return res, fmt.Errorf("inspecting: %w", err)
 	}
 	return res, nil
+}
+
+func validPeerSystems(list string) bool {
+	for _, s := range strings.Split(list, ",") {
+		if !slices.Contains(peerSystems, s) {
+			return false
+		}
+	}
+	return true
 }
 
 var began = time.Now()

@@ -12,8 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/pgswitch/pgswitch/integration/harness"
 	"github.com/pgswitch/pgswitch/internal/pgtest"
 )
@@ -43,44 +41,161 @@ type switchResult struct {
 	skipped  string
 }
 
+// vipPair is pgswitch's pair of the switchover figures: two hosts in
+// network namespaces sharing a VIP, a third host for the clients and, with
+// a quorum, a fourth for etcd; the pair is initialised, its daemons not
+// started yet.
+type vipPair struct {
+	top  *pgtest.NetTopology
+	etcd *pgtest.Etcd // nil: no quorum
+	p    *harness.Pair
+	dir  string
+	gen  int // pairs built on this network so far (rebuild)
+	vip  string
+	port int // PostgreSQL's, the same on both hosts
+}
+
+// newVIPPair builds a vipPair in dir (made here), with an etcd member on
+// its own host when quorum is set; on error nothing is left.
+func newVIPPair(ctx context.Context, dir string, quorum bool) (_ *vipPair, err error) {
+	hosts := []string{"a", "b", "client"}
+	if quorum {
+		hosts = append(hosts, "etcd")
+	}
+	top, err := pgtest.NewNetTopologyE(hosts...)
+	if err != nil {
+		return nil, err
+	}
+	v := &vipPair{top: top, dir: dir, vip: top.FreeAddr(0)}
+	defer func() {
+		if err != nil {
+			v.Close()
+		}
+	}()
+	if v.port, err = pgtest.FreePort(); err != nil {
+		return nil, err
+	}
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return nil, err
+	}
+	if quorum {
+		etcdDir := filepath.Join(dir, "etcd")
+		if err := os.Mkdir(etcdDir, 0o700); err != nil {
+			return nil, err
+		}
+		h := top.Hosts["etcd"]
+		if v.etcd, err = pgtest.NewEtcd(ctx, etcdDir, 1, h.NS, h.Addr); err != nil {
+			return nil, err
+		}
+	}
+	progress("%s: building a pair in network namespaces with VIP %s", filepath.Base(dir), v.vip)
+	return v, v.build(ctx)
+}
+
+// build creates and initialises a new pair on v's network, in its own
+// directory and, with a quorum, as its own cluster in etcd.
+func (v *vipPair) build(ctx context.Context) error {
+	v.gen++
+	dir := filepath.Join(v.dir, fmt.Sprintf("pair%d", v.gen))
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return err
+	}
+	conf := maps.Clone(settings)
+	conf["listen_addresses"] = "*"
+	lines := []string{"vip:", fmt.Sprintf("  address: %s/%d", v.vip, v.top.PrefixLen()), "  interface: eth0", "  garp_interval: 50ms"}
+	if v.etcd != nil {
+		lines = append(lines, "quorum:", "  endpoints: ["+v.etcd.Endpoints()[0]+"]", fmt.Sprintf("  cluster: bench%d", v.gen))
+	}
+	var err error
+	v.p, err = harness.New(ctx, harness.Options{
+		Dir: dir, Schema: switchSchema, Settings: conf, Port: v.port,
+		NetNS:  [2]string{v.top.Hosts["a"].NS, v.top.Hosts["b"].NS},
+		Addrs:  [2]string{v.top.Hosts["a"].Addr, v.top.Hosts["b"].Addr},
+		Config: func(int) []string { return lines },
+	})
+	if err != nil {
+		return err
+	}
+	return v.p.Init(ctx)
+}
+
+// start starts both daemons and waits until the standby streams.
+func (v *vipPair) start(ctx context.Context) error {
+	for _, n := range v.p.Nodes {
+		if err := v.p.StartDaemon(ctx, n); err != nil {
+			return err
+		}
+	}
+	return v.p.WaitStreaming(ctx, v.p.Nodes[1], true)
+}
+
+// Close stops the daemons and removes the clusters, etcd and the
+// namespaces.
+func (v *vipPair) Close() {
+	if v.p != nil {
+		v.p.Close()
+	}
+	if v.etcd != nil {
+		_ = v.etcd.Close()
+	}
+	v.top.Close()
+}
+
+// viaVIP is the clients' way to the active through the VIP.
+func (v *vipPair) viaVIP() target {
+	return target{name: "VIP", netns: v.top.Hosts["client"].NS,
+		dsn: fmt.Sprintf("host=%s port=%d user=app dbname=%s sslmode=disable", v.vip, v.port, harness.DB)}
+}
+
+// viaHosts is the clients' way to the active through a libpq multi-host
+// DSN of both hosts' own addresses: the standby refuses the app role, or
+// is read-only, and the client tries the next host.
+func (v *vipPair) viaHosts() target {
+	a, b := v.p.Nodes[0], v.p.Nodes[1]
+	return target{name: "multi-host DSN", netns: v.top.Hosts["client"].NS,
+		dsn: fmt.Sprintf("host=%s,%s port=%d,%d user=app dbname=%s sslmode=disable target_session_attrs=read-write",
+			a.Addr, b.Addr, v.port, v.port, harness.DB)}
+}
+
+// active is the node whose daemon reports ACTIVE (node-a when neither
+// answers so), and the other.
+func (v *vipPair) active(ctx context.Context) (active, standby *harness.Node) {
+	a, b := v.p.Nodes[0], v.p.Nodes[1]
+	if st, err := v.p.Status(ctx, b); err == nil && st.State == "ACTIVE" {
+		return b, a
+	}
+	return a, b
+}
+
+// promote runs a switchover from the active and returns promote's step
+// summary and how long the command took, once the old active streams as
+// the standby.
+func (v *vipPair) promote(ctx context.Context) (string, time.Duration, error) {
+	active, _ := v.active(ctx)
+	start := time.Now()
+	out, errOut, code, err := v.p.Run(ctx, active, "promote")
+	took := time.Since(start)
+	if err != nil || code != 0 {
+		return "", took, fmt.Errorf("promote on %s: exit %d %v\n%s%s", active.Name, code, err, out, errOut)
+	}
+	if err := v.p.WaitStreaming(ctx, active, true); err != nil {
+		return "", took, err
+	}
+	return stepSummary(out), took, nil
+}
+
 func runSwitchovers(ctx context.Context, work string, rounds int) (switchResult, error) {
 	res := switchResult{writers: 4}
 	if os.Geteuid() != 0 {
 		res.skipped = "needs root (network namespaces for the VIP)"
 		return res, nil
 	}
-	top, err := pgtest.NewNetTopologyE("a", "b", "client")
+	v, err := newVIPPair(ctx, filepath.Join(work, "switchover"), false)
 	if err != nil {
 		return res, err
 	}
-	defer top.Close()
-	port, err := pgtest.FreePort()
-	if err != nil {
-		return res, err
-	}
-	dir := filepath.Join(work, "switchover")
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		return res, err
-	}
-	vip := top.FreeAddr(0)
-	conf := maps.Clone(settings)
-	conf["listen_addresses"] = "*"
-	progress("switchover: building a pair in network namespaces with VIP %s", vip)
-	p, err := harness.New(ctx, harness.Options{
-		Dir: dir, Schema: switchSchema, Settings: conf, Port: port,
-		NetNS: [2]string{top.Hosts["a"].NS, top.Hosts["b"].NS},
-		Addrs: [2]string{top.Hosts["a"].Addr, top.Hosts["b"].Addr},
-		Config: func(int) []string {
-			return []string{"vip:", fmt.Sprintf("  address: %s/%d", vip, top.PrefixLen()), "  interface: eth0", "  garp_interval: 50ms"}
-		},
-	})
-	if err != nil {
-		return res, err
-	}
-	defer p.Close()
-	if err := p.Init(ctx); err != nil {
-		return res, err
-	}
+	defer v.Close()
+	p, dir := v.p, v.p.Dir
 	a, b := p.Nodes[0], p.Nodes[1]
 
 	// Write throughput on the active, synchronous replication off and on.
@@ -133,43 +248,23 @@ func runSwitchovers(ctx context.Context, work string, rounds int) (switchResult,
 
 	// Five switchovers under writes through the VIP.
 	wctx, stop := context.WithCancel(ctx)
-	w := harness.StartWriters(wctx, harness.WriterOptions{
-		Clients: res.writers, Rate: writeRate, ConnectTimeout: 300 * time.Millisecond,
-		Connect: func(ctx context.Context) (*pgx.Conn, error) {
-			cfg, err := pgx.ParseConfig(fmt.Sprintf("host=%s port=%d user=app dbname=%s sslmode=disable", vip, port, harness.DB))
-			if err != nil {
-				return nil, err
-			}
-			cfg.DialFunc = pgtest.NSDialer(top.Hosts["client"].NS)
-			return pgx.ConnectConfig(ctx, cfg)
-		},
-		Insert: "INSERT INTO writes (id) VALUES (nextval('tickets')) RETURNING id",
-	})
+	w := startWriters(wctx, v.viaVIP(), res.writers, writeRate)
 	type span struct{ start, end time.Time }
 	var spans []span
 	for i := 0; i < rounds; i++ {
 		sleep(ctx, 1500*time.Millisecond)
-		active, standby := a, b
-		if st, err := p.Status(ctx, b); err == nil && st.State == "ACTIVE" {
-			active, standby = b, a
-		}
+		active, standby := v.active(ctx)
 		progress("switchover %d of %d: %s → %s", i+1, rounds, active.Name, standby.Name)
 		start := time.Now()
-		out, errOut, code, err := p.Run(ctx, active, "promote")
-		end := time.Now()
-		if err != nil || code != 0 {
-			stop()
-			w.Wait()
-			return res, fmt.Errorf("promote: exit %d %v\n%s%s", code, err, out, errOut)
-		}
-		spans = append(spans, span{start, end})
-		res.took = append(res.took, end.Sub(start))
-		res.steps = append(res.steps, stepSummary(out))
-		if err := p.WaitStreaming(ctx, active, true); err != nil {
+		steps, took, err := v.promote(ctx)
+		if err != nil {
 			stop()
 			w.Wait()
 			return res, err
 		}
+		spans = append(spans, span{start, start.Add(took)})
+		res.took = append(res.took, took)
+		res.steps = append(res.steps, steps)
 	}
 	sleep(ctx, time.Second)
 	stop()
@@ -181,10 +276,7 @@ func runSwitchovers(ctx context.Context, work string, rounds int) (switchResult,
 	}
 
 	// Every acknowledged write is on both nodes.
-	active := a
-	if st, err := p.Status(ctx, b); err == nil && st.State == "ACTIVE" {
-		active = b
-	}
+	active, _ := v.active(ctx)
 	if err := p.WaitCaughtUp(ctx, active, p.Other(active)); err != nil {
 		return res, err
 	}

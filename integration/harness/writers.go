@@ -148,6 +148,16 @@ func (w *Writers) Wait() ([]Ack, int) {
 	return append([]Ack(nil), w.acks...), w.failures
 }
 
+// Last is the most recent acknowledged write so far, if any.
+func (w *Writers) Last() (Ack, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.acks) == 0 {
+		return Ack{}, false
+	}
+	return w.acks[len(w.acks)-1], true
+}
+
 // FailuresBetween returns the remembered failures from from to to.
 func (w *Writers) FailuresBetween(from, to time.Time) []Failure {
 	w.mu.Lock()

@@ -3,6 +3,7 @@ package pgtest
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -72,18 +73,43 @@ func StartEtcdIn(t testing.TB, netns, addr string) *Etcd {
 func startEtcd(t testing.TB, n int, netns, addr string) *Etcd {
 	t.Helper()
 	NeedEtcd(t)
-	bin, err := EtcdBin()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	e, err := NewEtcd(ctx, t.TempDir(), n, netns, addr)
 	if err != nil {
 		t.Fatalf("pgtest: %v", err)
 	}
-	dir := t.TempDir()
+	t.Cleanup(func() {
+		if err := e.Close(); err != nil {
+			t.Errorf("pgtest: %v", err)
+		}
+		if t.Failed() {
+			for _, m := range e.Members {
+				if m.proc != nil {
+					t.Logf("pgtest: last lines of the log of etcd %s:\n%s", m.Name, tail(m.proc.Log(), 40))
+				}
+			}
+		}
+	})
+	return e
+}
+
+// NewEtcd is StartEtcd (netns "", addr 127.0.0.1) or StartEtcdIn for
+// callers without a testing.TB (the benchmarks): data directories and logs
+// go under dir, and the caller must Close the cluster. On error nothing is
+// left running.
+func NewEtcd(ctx context.Context, dir string, n int, netns, addr string) (*Etcd, error) {
+	bin, err := EtcdBin()
+	if err != nil {
+		return nil, err
+	}
 	e := &Etcd{}
 	var initial []string
 	for i := range n {
 		cp, err1 := FreePort()
 		pp, err2 := FreePort()
-		if err1 != nil || err2 != nil {
-			t.Fatalf("pgtest: etcd ports: %v %v", err1, err2)
+		if err := errors.Join(err1, err2); err != nil {
+			return nil, fmt.Errorf("etcd ports: %w", err)
 		}
 		m := &EtcdMember{
 			Name:      fmt.Sprintf("m%d", i),
@@ -97,30 +123,35 @@ func startEtcd(t testing.TB, n int, netns, addr string) *Etcd {
 		initial = append(initial, m.Name+"="+m.PeerURL)
 		e.Members = append(e.Members, m)
 	}
-	t.Cleanup(func() {
+	fail := func(err error) (*Etcd, error) {
 		for _, m := range e.Members {
-			if err := m.Kill(); err != nil {
-				t.Errorf("pgtest: %v", err)
-			}
-			if t.Failed() && m.proc != nil {
-				t.Logf("pgtest: last lines of the log of etcd %s:\n%s", m.Name, tail(m.proc.Log(), 40))
+			if m.proc != nil {
+				err = fmt.Errorf("%w\nlast lines of the log of etcd %s:\n%s", err, m.Name, tail(m.proc.Log(), 20))
 			}
 		}
-	})
+		return nil, errors.Join(err, e.Close())
+	}
 	for _, m := range e.Members {
 		m.initial = strings.Join(initial, ",")
 		if err := m.start(); err != nil {
-			t.Fatalf("pgtest: %v", err)
+			return fail(err)
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	for _, m := range e.Members {
 		if err := m.WaitHealthy(ctx); err != nil {
-			t.Fatalf("pgtest: %v", err)
+			return fail(err)
 		}
 	}
-	return e
+	return e, nil
+}
+
+// Close kills every member and waits until they have exited.
+func (e *Etcd) Close() error {
+	var errs []error
+	for _, m := range e.Members {
+		errs = append(errs, m.Kill())
+	}
+	return errors.Join(errs...)
 }
 
 // Endpoints returns the client URLs of every member.

@@ -162,3 +162,45 @@ func canTraverse(fi os.FileInfo, u osUser) bool {
 	}
 	return perm&0o001 != 0
 }
+
+// MkdirPG creates dir, mode 0755 and owned by the postgres user (when
+// root), for programs that run as that user outside a Cluster (the
+// benchmark's Patroni).
+func MkdirPG(dir string) error {
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return err
+	}
+	if err := os.Chmod(dir, 0o755); err != nil { // whatever the umask
+		return err
+	}
+	return chownPG(dir)
+}
+
+// KillTrees sends SIGKILL to each of pids and to every process descended
+// from them, all listed first and then killed in one sweep (the loss of a
+// host), and waits up to timeout until they are gone. It returns when the
+// last signal had been sent: from then on none of them runs again. A pid
+// already gone is not an error.
+func KillTrees(timeout time.Duration, pids ...int) (time.Time, error) {
+	var all []int
+	var walk func(pid int)
+	walk = func(pid int) {
+		all = append(all, pid)
+		for _, c := range childPIDs(pid) {
+			walk(c)
+		}
+	}
+	for _, pid := range pids {
+		walk(pid)
+	}
+	for _, pid := range all {
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil && err != syscall.ESRCH {
+			return time.Now(), fmt.Errorf("killing process %d: %w", pid, err)
+		}
+	}
+	at := time.Now()
+	if !waitGone(all, timeout) {
+		return at, fmt.Errorf("processes %v still alive %v after SIGKILL", all, timeout)
+	}
+	return at, nil
+}
