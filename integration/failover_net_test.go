@@ -19,13 +19,34 @@ import (
 )
 
 // SPEC §9 rule 6, in network namespaces with etcd on a host of its own:
-// the active's host is cut off from everything (its cable pulled) while
-// an application on that same host keeps writing to it. The active fences
+// the active's host is cut off — from everything (its cable pulled), or
+// from etcd only — while an application on that same host keeps writing
+// to it. The active fences
 // itself before etcd lets the standby in; the standby takes over and takes
 // writes through the VIP. Never two writers: the last write the cut-off
 // active acknowledged precedes the new active's first; the VIP is never on
 // both hosts. Healed, the old active stays SELF_FENCED in the old epoch.
 func TestFailoverWhenTheActiveIsCutOff(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		cut, heal func(*pgtest.NetTopology) error
+	}{
+		// The host loses its cable: etcd and the peer are gone at once.
+		{"cable pulled",
+			func(n *pgtest.NetTopology) error { return n.Cut("a") },
+			func(n *pgtest.NetTopology) error { return n.Heal("a") }},
+		// Only etcd is out of its reach: the standby, which reads etcd,
+		// refuses the failsafe promise, so the active still fences in
+		// time, and the takeover can fence its database too.
+		{"etcd only",
+			func(n *pgtest.NetTopology) error { return n.CutBetween("a", "etcd") },
+			func(n *pgtest.NetTopology) error { return n.HealBetween("a", "etcd") }},
+	} {
+		t.Run(c.name, func(t *testing.T) { cutOff(t, c.cut, c.heal) })
+	}
+}
+
+func cutOff(t *testing.T, cutFn, healFn func(*pgtest.NetTopology) error) {
 	var etcdURL string
 	np := newNetPairWith(t, harness.Options{Config: func(int) []string {
 		return []string{"quorum:", "  endpoints: [" + etcdURL + "]", "  cluster: cutoff"}
@@ -66,7 +87,7 @@ func TestFailoverWhenTheActiveIsCutOff(t *testing.T) {
 	})
 
 	cut := time.Now()
-	must(t, np.net.Cut("a"))
+	must(t, cutFn(np.net))
 	pgtest.Eventually(t, 30*time.Second, b.Name+" to take writes", func() (bool, error) {
 		return len(direct.w.Acks()) > 0, nil
 	})
@@ -75,7 +96,7 @@ func TestFailoverWhenTheActiveIsCutOff(t *testing.T) {
 		return err == nil && st.State == "ACTIVE" && st.Epoch == 2, nil
 	})
 	sleepCtx(ctx, time.Second)
-	must(t, np.net.Heal("a"))
+	must(t, healFn(np.net))
 	pgtest.Eventually(t, 30*time.Second, a.Name+" healed to be fenced behind epoch 2", func() (bool, error) {
 		st, err := np.Status(ctx, a)
 		return err == nil && ((st.State == "SELF_FENCED" && st.Epoch == 1) || (st.State == "STANDBY" && st.Epoch == 2)), nil

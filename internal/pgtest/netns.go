@@ -390,6 +390,38 @@ func (n *NetTopology) setVeth(host string, up bool) error {
 	})
 }
 
+// CutBetween cuts only the path between two hosts, leaving each of them
+// on the lan for the others: a blackhole route to the other's address in
+// each namespace (packets either way are dropped, as in a partition that
+// separates just these two). HealBetween removes the routes.
+func (n *NetTopology) CutBetween(a, b string) error { return n.blackhole(a, b, true) }
+
+// HealBetween undoes CutBetween.
+func (n *NetTopology) HealBetween(a, b string) error { return n.blackhole(a, b, false) }
+
+func (n *NetTopology) blackhole(a, b string, add bool) error {
+	ha, ok1 := n.Hosts[a]
+	hb, ok2 := n.Hosts[b]
+	if !ok1 || !ok2 {
+		return fmt.Errorf("netns topology %s: no hosts %q and %q", n.Prefix, a, b)
+	}
+	for _, pair := range [][2]*NetHost{{ha, hb}, {hb, ha}} {
+		from, to := pair[0], pair[1]
+		err := nsWithHandle(from.NS, func(h *netlink.Handle) error {
+			dst := &net.IPNet{IP: net.ParseIP(to.Addr).To4(), Mask: net.CIDRMask(32, 32)}
+			r := &netlink.Route{Dst: dst, Type: unix.RTN_BLACKHOLE}
+			if add {
+				return h.RouteAdd(r)
+			}
+			return h.RouteDel(r)
+		})
+		if err != nil {
+			return fmt.Errorf("blackhole route %s -> %s (add=%t): %w", from.Name, to.Name, add, err)
+		}
+	}
+	return nil
+}
+
 // Neigh returns the link-layer address the host's neighbour cache holds for
 // ip on its eth0, or nil when there is no usable entry (absent, incomplete
 // or failed).
