@@ -1,6 +1,10 @@
 // Package daemon wires a node together: it takes the node's lock and loads
 // its durable state, watches the local database, the peer and the quorum,
-// serves the HTTP API and metrics, and runs the reconcile loop.
+// serves the HTTP API and metrics, and runs the reconcile loop and, with a
+// quorum, the leadership loop (leader.go): the etcd lease and the leader
+// key held, regained, watched or claimed as the state wants, the failsafe
+// promise, the sequence positions published, and what an old active finds
+// it alone committed (divergence.go: the report, pgswitch rejoin).
 //
 // Nothing here decides from a state by itself, and nothing here steps the
 // handshake except through switchover.Driver, which persists each event's

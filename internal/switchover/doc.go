@@ -2,7 +2,9 @@
 // node's persisted record, feeds events to handshake.Step, persists each new
 // state before it acts on it (SPEC §2), performs the table's actions and
 // answers the peer's messages (request, switch-out, resolve, abort) and the
-// operator's promote.
+// operator's promote; it also performs the unplanned failover's actions, the
+// self-fence and the takeover (takeover.go), which share the switch-in's
+// steps.
 //
 // It acts on the node only through Env — the VIP, the service program, the
 // applier and the daemon's view of the local database — and on the two
