@@ -68,3 +68,44 @@ func TestCheckReadsTheQuorum(t *testing.T) {
 	runCLI(t, p, cliCase{name: "etcd down", node: 0, args: []string{"check"}, wantCode: 1,
 		wantOut: []string{fmt.Sprintf("etcd at %s is not usable", etcd.Endpoints()[0])}})
 }
+
+// quorum.tls_*: the daemons reach an etcd that requires client
+// certificates; the active takes the leader key over TLS and check reads
+// it. A client whose certificate another CA signed is refused by etcd.
+func TestQuorumOverTLS(t *testing.T) {
+	dir := t.TempDir()
+	ca, err := harness.NewCA(dir, "etcd")
+	must(t, err)
+	server, err := ca.Issue("etcd-server", "127.0.0.1")
+	must(t, err)
+	client, err := ca.Issue("pgswitch")
+	must(t, err)
+	etcd := pgtest.StartEtcdTLS(t, pgtest.EtcdTLS{Cert: server.Cert, Key: server.Key, CA: server.CA})
+	// The daemons run as root here but the files must be readable by
+	// whoever reads them; the key stays private to its owner.
+	lines := []string{"quorum:", "  endpoints: [" + etcd.Endpoints()[0] + "]", "  cluster: tls",
+		"  tls_ca: " + client.CA, "  tls_cert: " + client.Cert, "  tls_key: " + client.Key}
+	p := newPair(t, harness.Options{Schema: counterSchema, Seed: counterSeed, Config: func(int) []string { return lines }})
+	ctx := ctxFor(t, 2*time.Minute)
+	a := p.Nodes[0]
+	startBoth(t, ctx, p)
+	qc, err := quorum.New(quorum.Settings{Endpoints: etcd.Endpoints(), Cluster: "tls", Prefix: "/pgswitch/", LeaseTTL: 3 * time.Second,
+		TLSCA: client.CA, TLSCert: client.Cert, TLSKey: client.Key})
+	must(t, err)
+	defer qc.Close()
+	waitLeader(t, ctx, qc, a.Name, 1)
+	runCLI(t, p, cliCase{name: "check over TLS", node: 0, args: []string{"check"}, wantCode: 0,
+		wantOut: []string{"held by node-a in epoch 1"}})
+
+	other, err := harness.NewCA(dir, "other")
+	must(t, err)
+	stranger, err := other.Issue("stranger")
+	must(t, err)
+	sc, err := quorum.New(quorum.Settings{Endpoints: etcd.Endpoints(), Cluster: "tls", Prefix: "/pgswitch/", LeaseTTL: 3 * time.Second,
+		TLSCA: client.CA, TLSCert: stranger.Cert, TLSKey: stranger.Key})
+	must(t, err)
+	defer sc.Close()
+	if _, err := sc.ReadLeader(ctx); err == nil {
+		t.Fatalf("etcd answered a client whose certificate another CA signed")
+	}
+}

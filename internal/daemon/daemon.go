@@ -65,8 +65,10 @@ type Daemon struct {
 
 	registry *prometheus.Registry
 	renewals *prometheus.CounterVec
-	started  time.Time   // when Run began
-	peer     *api.Client // one for the daemon's life: its connections are reused
+	// keepPromiseUntil: a failsafe promise of an earlier process still
+	// runs until then (no takeover before).
+	keepPromiseUntil time.Time
+	peer             *api.Client // one for the daemon's life: its connections are reused
 
 	// lead is the quorum side (nil without quorum.endpoints); leaderKick
 	// wakes its loop.
@@ -151,7 +153,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 	g, gctx := errgroup.WithContext(ctx)
 	d.ctx = gctx
-	d.started = time.Now()
+	d.keepPromiseUntil = keptPromise(d.drv.Record(), d.conf().Quorum.LeaseTTL, time.Now())
 	srv := api.NewServer(d, d.sec, promhttp.HandlerFor(d.registry, promhttp.HandlerOpts{}), d.log)
 	d.routes(srv)
 	g.Go(func() error { return srv.Serve(gctx, ln) })

@@ -4,14 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/pgswitch/pgswitch/internal/api"
 	"github.com/pgswitch/pgswitch/internal/handshake"
 	"github.com/pgswitch/pgswitch/internal/quorum"
+	"github.com/pgswitch/pgswitch/internal/state"
 	"github.com/pgswitch/pgswitch/internal/supervise"
 	"github.com/pgswitch/pgswitch/internal/switchover"
 )
@@ -298,11 +303,10 @@ func (d *Daemon) watchKey(ctx context.Context) {
 		d.note(supervise.FailoverRefused, "", false, 0)
 		return
 	}
-	if promised || time.Since(d.started) < d.conf().Quorum.LeaseTTL {
+	if promised || time.Now().Before(d.keepPromiseUntil) {
 		// The active serves on this node's promise (failsafe): its
 		// lease expired while etcd was out of reach of both. A daemon
-		// that has just started keeps any promise an earlier process
-		// may have given: none lasts longer than a TTL.
+		// restarted within a promise an earlier process gave keeps it.
 		return
 	}
 	ep, err := l.c.ReadEpoch(ctx)
@@ -653,9 +657,51 @@ func (d *Daemon) onFailsafe(_ context.Context, req api.PeerFailsafe) (api.Failsa
 	if time.Since(l.lastRead) < ttl/6 {
 		return api.FailsafePromise{Reason: fmt.Sprintf("%s reads the quorum", d.conf().Node.Name)}, nil
 	}
+	// Recorded before it is given, on the boot clock: a restarted daemon
+	// keeps it (keptPromise).
+	if boot, at, err := bootClock(); err == nil {
+		err = d.drv.SaveRecord(func(r *state.Record) { r.Promise = &state.Promise{Boot: boot, At: at} })
+		if err != nil {
+			return api.FailsafePromise{Reason: "cannot record the promise: " + err.Error()}, nil
+		}
+	} else {
+		return api.FailsafePromise{Reason: "cannot read the boot clock: " + err.Error()}, nil
+	}
 	if until := time.Now().Add(ttl); until.After(l.promisedUntil) {
 		l.promisedUntil = until
 	}
 	d.logger().Warn().Str("active", req.From).Dur("for", ttl).Msg("failsafe: etcd is out of reach; promised the active not to take over")
 	return api.FailsafePromise{Promised: true, ForMS: ttl.Milliseconds()}, nil
+}
+
+// bootClock is this boot's id and the time since it (CLOCK_BOOTTIME, which
+// counts on across process restarts and suspends).
+func bootClock() (string, time.Duration, error) {
+	id, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		return "", 0, err
+	}
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts); err != nil {
+		return "", 0, err
+	}
+	return strings.TrimSpace(string(id)), time.Duration(ts.Nano()), nil
+}
+
+// keptPromise is until when a daemon starting from rec must keep a
+// promise an earlier process gave: the rest of its TTL in the same boot, a
+// whole TTL after a reboot (the boot clock started again), none without
+// one.
+func keptPromise(rec state.Record, ttl time.Duration, now time.Time) time.Time {
+	if rec.Promise == nil {
+		return time.Time{}
+	}
+	boot, at, err := bootClock()
+	if err != nil || boot != rec.Promise.Boot {
+		return now.Add(ttl)
+	}
+	if left := ttl - (at - rec.Promise.At); left > 0 {
+		return now.Add(left)
+	}
+	return time.Time{}
 }

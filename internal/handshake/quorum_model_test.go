@@ -335,9 +335,8 @@ func (m *qmodel) answer(r *qmRPC) {
 		m.send(r.node, "hold")
 		return
 	}
-	if ev.Kind == EvLeaderGone && !m.breakPromise && (m.now < nd.promisedUntil || m.now-nd.since < m.onClock(r.node, qmTTL)) {
-		// Promised (or just started: a promise of the incarnation
-		// before may still run).
+	if ev.Kind == EvLeaderGone && !m.breakPromise && m.now < nd.promisedUntil {
+		// Promised (by this incarnation or, as recorded, one before).
 		m.logf("%s: the key is gone but it promised", name(r.node))
 		return
 	}
@@ -450,11 +449,16 @@ func (m *qmodel) restart(i int) {
 	nd := &m.nodes[i]
 	nd.inc++
 	nd.alive, nd.lease, nd.lastSent, nd.since = true, -1, 0, m.now
-	nd.lastRead, nd.promisedUntil, nd.failsafeUntil, nd.lastAsk = 0, 0, 0, 0
+	// The promise is recorded on the boot clock: a restarted daemon keeps
+	// what is left of it; after a reboot (below) it keeps a whole TTL.
+	nd.lastRead, nd.failsafeUntil, nd.lastAsk = 0, 0, 0
 	if !nd.hostUp {
 		// A reboot: the database comes back as it was persisted; the
 		// VIP does not survive it.
 		nd.hostUp, nd.vip = true, false
+		if nd.promisedUntil > 0 {
+			nd.promisedUntil = max(nd.promisedUntil, m.now+m.onClock(i, qmTTL))
+		}
 	}
 	m.logf("%s restarts", name(i))
 	m.step(i, Event{Kind: EvRestart, Quorum: true})

@@ -2,6 +2,8 @@ package pgtest
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -42,7 +44,8 @@ type EtcdMember struct {
 	DataDir   string
 
 	bin     string
-	netns   string // "" : the test's own
+	tls     *EtcdTLS // nil: plain HTTP for clients
+	netns   string   // "" : the test's own
 	logDir  string
 	initial string // the --initial-cluster value
 	proc    *Proc
@@ -60,6 +63,29 @@ type Etcd struct {
 func StartEtcd(t testing.TB, n int) *Etcd {
 	t.Helper()
 	return startEtcd(t, n, "", "127.0.0.1")
+}
+
+// EtcdTLS is a member's certificate and key and the CA its clients'
+// certificates must be signed by (client certificate authentication).
+type EtcdTLS struct{ Cert, Key, CA string }
+
+// StartEtcdTLS starts one etcd member on loopback that serves its clients
+// over TLS and requires a client certificate signed by tls.CA.
+func StartEtcdTLS(t testing.TB, tls EtcdTLS) *Etcd {
+	t.Helper()
+	NeedEtcd(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	e, err := newEtcd(ctx, t.TempDir(), 1, "", "127.0.0.1", &tls)
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := e.Close(); err != nil {
+			t.Errorf("pgtest: %v", err)
+		}
+	})
+	return e
 }
 
 // StartEtcdIn starts one etcd member in network namespace netns, listening
@@ -99,6 +125,10 @@ func startEtcd(t testing.TB, n int, netns, addr string) *Etcd {
 // go under dir, and the caller must Close the cluster. On error nothing is
 // left running.
 func NewEtcd(ctx context.Context, dir string, n int, netns, addr string) (*Etcd, error) {
+	return newEtcd(ctx, dir, n, netns, addr, nil)
+}
+
+func newEtcd(ctx context.Context, dir string, n int, netns, addr string, tlsFiles *EtcdTLS) (*Etcd, error) {
 	bin, err := EtcdBin()
 	if err != nil {
 		return nil, err
@@ -111,9 +141,14 @@ func NewEtcd(ctx context.Context, dir string, n int, netns, addr string) (*Etcd,
 		if err := errors.Join(err1, err2); err != nil {
 			return nil, fmt.Errorf("etcd ports: %w", err)
 		}
+		scheme := "http"
+		if tlsFiles != nil {
+			scheme = "https"
+		}
 		m := &EtcdMember{
 			Name:      fmt.Sprintf("m%d", i),
-			ClientURL: fmt.Sprintf("http://%s:%d", addr, cp),
+			ClientURL: fmt.Sprintf("%s://%s:%d", scheme, addr, cp),
+			tls:       tlsFiles,
 			PeerURL:   fmt.Sprintf("http://%s:%d", addr, pp),
 			netns:     netns,
 			DataDir:   filepath.Join(dir, fmt.Sprintf("m%d", i)),
@@ -168,7 +203,11 @@ func (m *EtcdMember) start() error {
 	if _, err := os.Stat(filepath.Join(m.DataDir, "member")); err == nil {
 		state = "existing"
 	}
-	p, err := StartProcE("etcd-"+m.Name, m.netns, m.logDir, nil, m.bin,
+	var tlsArgs []string
+	if m.tls != nil {
+		tlsArgs = []string{"--cert-file", m.tls.Cert, "--key-file", m.tls.Key, "--trusted-ca-file", m.tls.CA, "--client-cert-auth"}
+	}
+	p, err := StartProcE("etcd-"+m.Name, m.netns, m.logDir, nil, append([]string{m.bin}, append(tlsArgs,
 		"--name", m.Name,
 		"--data-dir", m.DataDir,
 		"--listen-client-urls", m.ClientURL,
@@ -182,7 +221,7 @@ func (m *EtcdMember) start() error {
 		"--snapshot-count", "10000",
 		"--quota-backend-bytes", fmt.Sprint(64<<20),
 		"--log-level", "warn",
-	)
+	)...)...)
 	if err != nil {
 		return fmt.Errorf("starting etcd %s: %w", m.Name, err)
 	}
@@ -194,9 +233,18 @@ func (m *EtcdMember) start() error {
 // needs a quorum) or ctx ends.
 func (m *EtcdMember) WaitHealthy(ctx context.Context) error {
 	client := &http.Client{Timeout: time.Second}
+	tr := &http.Transport{}
 	if m.netns != "" {
-		client.Transport = &http.Transport{DialContext: NSDialer(m.netns)}
+		tr.DialContext = NSDialer(m.netns)
 	}
+	if m.tls != nil {
+		cfg, err := clientTLS(*m.tls)
+		if err != nil {
+			return err
+		}
+		tr.TLSClientConfig = cfg
+	}
+	client.Transport = tr
 	return WaitFor(ctx, "etcd "+m.Name+" healthy", func() (bool, error) {
 		if m.proc == nil || !m.proc.Running() {
 			return false, fmt.Errorf("etcd %s is not running", m.Name)
@@ -265,4 +313,22 @@ func (m *EtcdMember) Signal(sig os.Signal) error {
 		return fmt.Errorf("signalling etcd %s: %w", m.Name, err)
 	}
 	return nil
+}
+
+// clientTLS presents the member's own certificate (signed by the same CA)
+// to its /health, and trusts the CA.
+func clientTLS(f EtcdTLS) (*tls.Config, error) {
+	cert, err := tls.LoadX509KeyPair(f.Cert, f.Key)
+	if err != nil {
+		return nil, fmt.Errorf("etcd TLS: %w", err)
+	}
+	pem, err := os.ReadFile(f.CA)
+	if err != nil {
+		return nil, fmt.Errorf("etcd TLS: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("etcd TLS: no certificate in %s", f.CA)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
 }

@@ -38,7 +38,10 @@ type Record struct {
 	Divergence *Divergence `json:"divergence,omitempty"`
 	// Rejoin: pgswitch rejoin re-copied some tables; the applier skips
 	// their changes that the copy already holds.
-	Rejoin    *Rejoin      `json:"rejoin,omitempty"`
+	Rejoin *Rejoin `json:"rejoin,omitempty"`
+	// Promise: the last failsafe promise this node gave, so that a daemon
+	// restarted within its lifetime still keeps it.
+	Promise   *Promise     `json:"promise,omitempty"`
 	UpdatedAt time.Time    `json:"updated_at"`
 	History   []Transition `json:"history,omitempty"`
 }
@@ -57,6 +60,13 @@ type Divergence struct {
 type Rejoin struct {
 	Epoch     uint64            `json:"epoch"`
 	SkipUntil map[string]string `json:"skip_until"`
+}
+
+// Promise is when a failsafe promise was given, on the host's boot clock
+// (CLOCK_BOOTTIME, which runs on across daemon restarts) of boot Boot.
+type Promise struct {
+	Boot string        `json:"boot"`
+	At   time.Duration `json:"at_ns"`
 }
 
 // Transition is one entry of the bounded history.
