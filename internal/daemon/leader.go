@@ -40,8 +40,9 @@ type leadership struct {
 	resumingSince time.Time // when RESUMING was entered
 	lastTry       time.Time // the last regain or claim
 	lastRefused   time.Time // the last refused takeover put to the table
-	lastSeqs      map[string]int64
+	lastSeqs      map[string]int64 // publishOnce's, one at a time
 	lastPublish   time.Time
+	publishing    atomic.Bool
 	examining     atomic.Bool // an examination of divergence runs
 	lastExamined  time.Time
 	failsafeUntil time.Time // the active serves on the standby's promise until then
@@ -501,10 +502,22 @@ const publishEvery = time.Second
 // feed (SPEC §9 rule 3).
 func (d *Daemon) publishSequences(ctx context.Context, held quorum.Held) {
 	l := d.lead
-	if held.Revision == 0 || time.Since(l.lastPublish) < publishEvery {
+	if held.Revision == 0 || time.Since(l.lastPublish) < publishEvery || !l.publishing.CompareAndSwap(false, true) {
 		return
 	}
 	l.lastPublish = time.Now()
+	// On its own goroutine: an etcd that hangs must not hold the loop
+	// that renews the lease and fences in time.
+	if !d.goOwned(func() {
+		defer l.publishing.Store(false)
+		d.publishOnce(ctx, held)
+	}) {
+		l.publishing.Store(false)
+	}
+}
+
+func (d *Daemon) publishOnce(ctx context.Context, held quorum.Held) {
+	l := d.lead
 	qctx, cancel := context.WithTimeout(ctx, d.conf().Quorum.LeaseTTL/3)
 	defer cancel()
 	now, err := d.localDB().Sequences(qctx, true)
@@ -595,8 +608,8 @@ func (d *Daemon) forceTakeover(ctx context.Context, req api.FailoverRequest) (ap
 	}
 }
 
-// askFailsafe (the active): once a renewal is late by a third of the TTL,
-// and then every sixth of it, ask the standby to promise not to take over
+// askFailsafe (the active): once the renewal due a third of the TTL after
+// the last successful one has failed, and then every sixth of it, ask the standby to promise not to take over
 // (SPEC §9 rule 2, failsafe). The standby promises only while it cannot
 // read the quorum either, for one TTL on its clock from when it answers;
 // the active serves on it until 2/3 of the TTL after it sent the request,
@@ -606,7 +619,9 @@ func (d *Daemon) forceTakeover(ctx context.Context, req api.FailoverRequest) (ap
 func (d *Daemon) askFailsafe(ctx context.Context, lease *quorum.Lease, deadline time.Time) {
 	l := d.lead
 	ttl := lease.TTL()
-	if time.Since(lease.LastRenewalSent()) < ttl/3 || time.Since(l.lastAsk) < ttl/6 {
+	if time.Since(lease.LastRenewalSent()) < ttl/3+ttl/12 || time.Since(l.lastAsk) < ttl/6 {
+		// Renewals go out every third of the TTL: only one a tick
+		// overdue (its try failed) means etcd is not answering.
 		return
 	}
 	l.lastAsk = time.Now()

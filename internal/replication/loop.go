@@ -73,7 +73,12 @@ func (a *Applier) runSession(ctx context.Context) error {
 	sessCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
 
-	sess, start, err := openSession(sessCtx, a.cfg.LocalDSN, a.cfg.AppName, a.cfg.Origin, a.cfg.Synchronous, a.verifySystem)
+	// Until it streams the session has nothing complete to finish: the
+	// setup ends with the stop (a connection attempt to a host that went
+	// silent would otherwise hold a takeover for its connect_timeout).
+	setup := ctx
+
+	sess, start, err := openSession(setup, a.cfg.LocalDSN, a.cfg.AppName, a.cfg.Origin, a.cfg.Synchronous, a.verifySystem)
 	if err != nil {
 		if _, ok := AsFault(err); ok {
 			return err
@@ -82,14 +87,14 @@ func (a *Applier) runSession(ctx context.Context) error {
 	}
 	defer sess.close()
 
-	rconn, err := pgutil.ConnectPg(sessCtx, a.cfg.PeerDSN, pgutil.Options{AppName: a.cfg.AppName, Replication: true})
+	rconn, err := pgutil.ConnectPg(setup, a.cfg.PeerDSN, pgutil.Options{AppName: a.cfg.AppName, Replication: true})
 	if err != nil {
 		return wrapPrimary(err, "cannot open a replication connection to the active node")
 	}
 	defer rconn.Close(context.Background())
 	defer a.cutAfterGrace(ctx, sess.conn, rconn)()
 	if a.cfg.VerifySystem != nil {
-		ident, err := pglogrepl.IdentifySystem(sessCtx, rconn)
+		ident, err := pglogrepl.IdentifySystem(setup, rconn)
 		if err != nil {
 			return wrapPrimary(err, "cannot identify the active node's database")
 		}
@@ -97,15 +102,15 @@ func (a *Applier) runSession(ctx context.Context) error {
 			return err
 		}
 	}
-	if err := checkSlot(sessCtx, rconn, a.cfg.Slot); err != nil {
+	if err := checkSlot(setup, rconn, a.cfg.Slot); err != nil {
 		return err
 	}
-	strm, err := startStream(sessCtx, rconn, a.cfg.Slot, a.cfg.Publication, start)
+	strm, err := startStream(setup, rconn, a.cfg.Slot, a.cfg.Publication, start)
 	if err != nil {
 		if pgutil.SQLState(err) == pgutil.ObjectInUse {
 			// A walsender of this node's previous session (a killed
 			// daemon) may not have noticed yet that its client is gone.
-			if a.endStaleWalsender(sessCtx) {
+			if a.endStaleWalsender(setup) {
 				return &Fault{Reason: FaultStream, Detail: "ended the walsender of a previous session; retrying", Err: err}
 			}
 			return &Fault{Reason: FaultSlotInUse, Detail: fmt.Sprintf("slot %s is in use by another consumer", a.cfg.Slot), Err: err}
