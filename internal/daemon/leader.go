@@ -37,9 +37,9 @@ type leadership struct {
 	promisedUntil time.Time
 
 	// Owned by leaderLoop's goroutine.
-	resumingSince time.Time // when RESUMING was entered
-	lastTry       time.Time // the last regain or claim
-	lastRefused   time.Time // the last refused takeover put to the table
+	resumingSince time.Time        // when RESUMING was entered
+	lastTry       time.Time        // the last regain or claim
+	lastRefused   time.Time        // the last refused takeover put to the table
 	lastSeqs      map[string]int64 // publishOnce's, one at a time
 	lastPublish   time.Time
 	publishing    atomic.Bool
