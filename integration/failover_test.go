@@ -20,14 +20,24 @@ import (
 )
 
 // quorumPair is a pair whose daemons use one real etcd member, with the
-// default lease (3 s).
+// default lease (3 s), checking their database every 200 ms.
 func quorumPair(t *testing.T, cluster string) (*harness.Pair, *pgtest.Etcd, *quorum.Client) {
 	t.Helper()
+	return quorumPairWith(t, cluster, nil, "PGSWITCH_SUPERVISION_INTERVAL=200ms")
+}
+
+// syncEnvironment: synchronous mode, degrading after 2 s.
+var syncEnvironment = []string{"PGSWITCH_REPLICATION_SYNCHRONOUS=true", "PGSWITCH_REPLICATION_SYNC_DEGRADE_AFTER=2s", "PGSWITCH_SUPERVISION_INTERVAL=200ms"}
+
+// quorumPairWith is quorumPair with more configuration lines and the
+// daemons' environment; it returns a client of the pair's keys, closed
+// with the test.
+func quorumPairWith(t *testing.T, cluster string, more []string, env ...string) (*harness.Pair, *pgtest.Etcd, *quorum.Client) {
+	t.Helper()
 	etcd := pgtest.StartEtcd(t, 1)
-	lines := []string{"quorum:", "  endpoints: [" + etcd.Endpoints()[0] + "]", "  cluster: " + cluster}
+	lines := append([]string{"quorum:", "  endpoints: [" + etcd.Endpoints()[0] + "]", "  cluster: " + cluster}, more...)
 	p := newPair(t, harness.Options{Schema: counterSchema, Seed: counterSeed,
-		Config: func(int) []string { return lines },
-		Env:    []string{"PGSWITCH_SUPERVISION_INTERVAL=200ms"}})
+		Config: func(int) []string { return lines }, Env: env})
 	qc, err := quorum.New(quorum.Settings{Endpoints: etcd.Endpoints(), Cluster: cluster, Prefix: "/pgswitch/", LeaseTTL: 3 * time.Second})
 	must(t, err)
 	t.Cleanup(func() { qc.Close() })
@@ -259,12 +269,7 @@ func TestSwitchoverWithAQuorumMovesTheKey(t *testing.T) {
 // over when the active is lost; it stays STANDBY with the fault
 // failover_refused naming the reason, and the leader key stays absent.
 func TestFailoverRefusedNamesTheReason(t *testing.T) {
-	etcd := pgtest.StartEtcd(t, 1)
-	lines := []string{"quorum:", "  endpoints: [" + etcd.Endpoints()[0] + "]", "  cluster: refused", "failover:", "  unplanned: false"}
-	p := newPair(t, harness.Options{Schema: counterSchema, Seed: counterSeed, Config: func(int) []string { return lines }})
-	qc, err := quorum.New(quorum.Settings{Endpoints: etcd.Endpoints(), Cluster: "refused", Prefix: "/pgswitch/", LeaseTTL: 3 * time.Second})
-	must(t, err)
-	defer qc.Close()
+	p, _, qc := quorumPairWith(t, "refused", []string{"failover:", "  unplanned: false"})
 	ctx := ctxFor(t, 2*time.Minute)
 	a, b := p.Nodes[0], p.Nodes[1]
 	startBoth(t, ctx, p)
@@ -398,14 +403,7 @@ func TestForcedFailover(t *testing.T) {
 // gone long enough for the active to degrade, which removes the name
 // first) refuses.
 func TestSynchronousFailoverLosesNothing(t *testing.T) {
-	etcd := pgtest.StartEtcd(t, 1)
-	lines := []string{"quorum:", "  endpoints: [" + etcd.Endpoints()[0] + "]", "  cluster: syncfail"}
-	p := newPair(t, harness.Options{Schema: counterSchema, Seed: counterSeed,
-		Config: func(int) []string { return lines },
-		Env:    []string{"PGSWITCH_REPLICATION_SYNCHRONOUS=true", "PGSWITCH_REPLICATION_SYNC_DEGRADE_AFTER=2s", "PGSWITCH_SUPERVISION_INTERVAL=200ms"}})
-	qc, err := quorum.New(quorum.Settings{Endpoints: etcd.Endpoints(), Cluster: "syncfail", Prefix: "/pgswitch/", LeaseTTL: 3 * time.Second})
-	must(t, err)
-	defer qc.Close()
+	p, _, qc := quorumPairWith(t, "syncfail", nil, syncEnvironment...)
 	ctx := ctxFor(t, 3*time.Minute)
 	a, b := p.Nodes[0], p.Nodes[1]
 	startBoth(t, ctx, p)
@@ -454,14 +452,7 @@ func TestSynchronousFailoverLosesNothing(t *testing.T) {
 // started again — refuses to take over: it cannot prove it holds what the
 // active acknowledged alone.
 func TestSynchronousFailoverRefusedAfterDegrading(t *testing.T) {
-	etcd := pgtest.StartEtcd(t, 1)
-	lines := []string{"quorum:", "  endpoints: [" + etcd.Endpoints()[0] + "]", "  cluster: syncrefused"}
-	p := newPair(t, harness.Options{Schema: counterSchema, Seed: counterSeed,
-		Config: func(int) []string { return lines },
-		Env:    []string{"PGSWITCH_REPLICATION_SYNCHRONOUS=true", "PGSWITCH_REPLICATION_SYNC_DEGRADE_AFTER=2s", "PGSWITCH_SUPERVISION_INTERVAL=200ms"}})
-	qc, err := quorum.New(quorum.Settings{Endpoints: etcd.Endpoints(), Cluster: "syncrefused", Prefix: "/pgswitch/", LeaseTTL: 3 * time.Second})
-	must(t, err)
-	defer qc.Close()
+	p, _, qc := quorumPairWith(t, "syncrefused", nil, syncEnvironment...)
 	ctx := ctxFor(t, 3*time.Minute)
 	a, b := p.Nodes[0], p.Nodes[1]
 	startBoth(t, ctx, p)

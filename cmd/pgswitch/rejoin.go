@@ -34,16 +34,9 @@ error; 3 the outcome needs an operator.`,
 			if timeout <= 0 {
 				return withCode(exitUsage, fmt.Errorf("--timeout must be positive"))
 			}
-			cfg, err := loadConfig(cmd)
+			cfg, sec, err := daemonSetup(cmd)
 			if err != nil {
 				return err
-			}
-			if err := checkOwnState(cfg); err != nil {
-				return err
-			}
-			sec, err := api.LoadSecurity(cfg.Security.TokenFile, cfg.Security.TLSCert, cfg.Security.TLSKey, cfg.Security.TLSCA)
-			if err != nil {
-				return withCode(exitUsage, err)
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()

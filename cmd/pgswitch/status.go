@@ -23,16 +23,9 @@ func statusCmd() *cobra.Command {
 		Short: "Show both nodes side by side: state, epoch, LSNs, lag, faults",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(cmd)
+			cfg, sec, err := daemonSetup(cmd)
 			if err != nil {
 				return err
-			}
-			if err := checkOwnState(cfg); err != nil {
-				return err
-			}
-			sec, err := api.LoadSecurity(cfg.Security.TokenFile, cfg.Security.TLSCert, cfg.Security.TLSKey, cfg.Security.TLSCA)
-			if err != nil {
-				return withCode(exitUsage, err)
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), 10*time.Second)
 			defer cancel()
@@ -86,6 +79,24 @@ func statusCmd() *cobra.Command {
 }
 
 // localURL is the local daemon's API address.
+// daemonSetup is what every command that talks to the daemons does first:
+// the configuration, a refusal of another node's state file, and the
+// security material (its errors are usage errors).
+func daemonSetup(cmd *cobra.Command) (*config.Config, *api.Security, error) {
+	cfg, err := loadConfig(cmd)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := checkOwnState(cfg); err != nil {
+		return nil, nil, err
+	}
+	sec, err := api.LoadSecurity(cfg.Security.TokenFile, cfg.Security.TLSCert, cfg.Security.TLSKey, cfg.Security.TLSCA)
+	if err != nil {
+		return nil, nil, withCode(exitUsage, err)
+	}
+	return cfg, sec, nil
+}
+
 func localURL(cfg *config.Config) string {
 	scheme := "http"
 	if cfg.Security.TLSCert != "" {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -88,7 +87,6 @@ func InitialCopy(ctx context.Context, o CopyOptions) (LSN, error) {
 
 func copyTable(ctx context.Context, o CopyOptions, snapshot string, shape schema.Shape, index int, start time.Time, totalRows, totalBytes *atomic.Int64) error {
 	t := shape.Table
-	cols := strings.Join(shape.CopyColumns(), ", ")
 	src, err := pgutil.ConnectPg(ctx, o.SourceDSN, pgutil.Options{AppName: o.AppName + "_copy"})
 	if err != nil {
 		return fmt.Errorf("copying %s: %w", t, err)
@@ -114,25 +112,11 @@ func copyTable(ctx context.Context, o CopyOptions, snapshot string, shape schema
 				TotalRows: totalRows.Load(), TotalBytes: totalBytes.Load(), TableDone: done, Elapsed: time.Since(start)})
 		}
 	}
-	pr, pw := io.Pipe()
-	counter.r = pr
 	counter.totalRows, counter.totalBytes = totalRows, totalBytes
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
-		_, err := src.CopyTo(gctx, pw, fmt.Sprintf("COPY %s (%s) TO STDOUT", t.Quoted(), cols))
-		pw.CloseWithError(err)
-		if err != nil {
-			return fmt.Errorf("reading %s from the active node: %w", t, err)
-		}
-		return nil
-	})
-	g.Go(func() error {
-		_, err := dst.CopyFrom(gctx, counter, fmt.Sprintf("COPY %s (%s) FROM STDIN", t.Quoted(), cols))
-		if err != nil {
-			pr.CloseWithError(err)
-			return fmt.Errorf("writing %s on the standby: %w", t, err)
-		}
-		return nil
+		_, err := streamTable(gctx, src, dst, shape, func(r io.Reader) io.Reader { counter.r = r; return counter })
+		return err
 	})
 	g.Go(func() error {
 		tick := time.NewTicker(time.Second)

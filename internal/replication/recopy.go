@@ -70,7 +70,7 @@ func Recopy(ctx context.Context, o RecopyOptions) (LSN, int64, error) {
 		if _, err := dst.Exec(ctx, "DELETE FROM "+t.Quoted()).ReadAll(); err != nil {
 			return 0, 0, fmt.Errorf("emptying %s: %w", t, err)
 		}
-		n, err := copyOne(ctx, src, dst, shape)
+		n, err := streamTable(ctx, src, dst, shape, nil)
 		if err != nil {
 			return 0, 0, err
 		}
@@ -82,11 +82,17 @@ func Recopy(ctx context.Context, o RecopyOptions) (LSN, int64, error) {
 	return point, rows, nil
 }
 
-// copyOne streams one table from src's snapshot into dst's transaction.
-func copyOne(ctx context.Context, src, dst *pgconn.PgConn, shape schema.Shape) (int64, error) {
+// streamTable copies one table from src (inside its snapshot) into dst
+// through a pipe and returns the rows written; through, when not nil,
+// wraps the pipe's reading end (the initial copy counts what passes).
+func streamTable(ctx context.Context, src, dst *pgconn.PgConn, shape schema.Shape, through func(io.Reader) io.Reader) (int64, error) {
 	t := shape.Table
 	cols := strings.Join(shape.CopyColumns(), ", ")
 	pr, pw := io.Pipe()
+	var in io.Reader = pr
+	if through != nil {
+		in = through(pr)
+	}
 	var rows int64
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
@@ -98,10 +104,10 @@ func copyOne(ctx context.Context, src, dst *pgconn.PgConn, shape schema.Shape) (
 		return nil
 	})
 	g.Go(func() error {
-		tag, err := dst.CopyFrom(gctx, pr, fmt.Sprintf("COPY %s (%s) FROM STDIN", t.Quoted(), cols))
+		tag, err := dst.CopyFrom(gctx, in, fmt.Sprintf("COPY %s (%s) FROM STDIN", t.Quoted(), cols))
 		if err != nil {
 			pr.CloseWithError(err)
-			return fmt.Errorf("writing %s here: %w", t, err)
+			return fmt.Errorf("writing %s on the standby: %w", t, err)
 		}
 		rows = tag.RowsAffected()
 		return nil
