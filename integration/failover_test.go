@@ -714,3 +714,33 @@ func TestTakeoverFencesTheOldDatabase(t *testing.T) {
 		t.Fatalf("the old database's client mode is %q, want fenced", mode)
 	}
 }
+
+// SPEC §9 rules 3 and 4, asynchronous mode: a standby further behind than
+// failover.max_lag_bytes when it last heard the active does not take over
+// (here the active's daemon dies while its database keeps committing, so
+// the standby is always some bytes behind a limit of one byte); it stays
+// STANDBY with failover_refused naming the lag.
+func TestFailoverRefusedWhenTheStandbyLags(t *testing.T) {
+	p, _, qc := quorumPairWith(t, "lagging", []string{"failover:", "  max_lag_bytes: 1"}, "PGSWITCH_SUPERVISION_INTERVAL=200ms")
+	ctx := ctxFor(t, 2*time.Minute)
+	a, b := p.Nodes[0], p.Nodes[1]
+	startBoth(t, ctx, p)
+	waitLeader(t, ctx, qc, a.Name, 1)
+	waitRole(t, p, b, "STANDBY", true)
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	w := harness.StartWriters(wctx, harness.WriterOptions{Clients: 2, Via: a.Name,
+		Connect: func(ctx context.Context) (*pgx.Conn, error) { return a.Cluster.Conn(ctx, harness.DB) },
+		Insert:  "INSERT INTO events (counter) VALUES (1) RETURNING id"})
+	pgtest.Eventually(t, 30*time.Second, "writes on "+a.Name, func() (bool, error) { return len(w.Acks()) > 100, nil })
+	must(t, a.Daemon.Kill9())
+	waitFault(t, ctx, p, b, "failover_refused", "more than failover.max_lag_bytes=1")
+	if st, err := p.Status(ctx, b); err != nil || st.State != "STANDBY" || st.Epoch != 1 {
+		t.Fatalf("%s: %s in epoch %d (%v), want STANDBY in 1", b.Name, st.State, st.Epoch, err)
+	}
+	if err := writable(ctx, b); err == nil {
+		t.Fatalf("%s took a write although it lagged", b.Name)
+	}
+	cancel()
+	w.Wait()
+}
